@@ -1,0 +1,4 @@
+//! A sans-IO SockJS server.
+#![forbid(unsafe_code)]
+
+pub mod ws;
