@@ -1,0 +1,106 @@
+//! The headers SockJS responses share: CORS, caching, the JSESSIONID cookie and connection
+//! persistence, all derived from the request once.
+
+use bytes::Bytes;
+
+use crate::config::Options;
+use crate::http::{Request, ResponseHead, Version};
+
+/// `Cache-Control` for anything dynamic (iOS caches POSTs without it).
+pub(crate) const NO_CACHE: &str = "no-store, no-cache, no-transform, must-revalidate, max-age=0";
+/// One year, the cache lifetime of static answers and preflights.
+pub(crate) const YEAR_SECS: u64 = 365 * 24 * 60 * 60;
+
+/// What response headers depend on in a request.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseContext {
+    /// `Origin`, if sent.
+    pub(crate) origin: Option<Bytes>,
+    /// `Access-Control-Request-Headers`, if sent and not empty.
+    pub(crate) request_headers: Option<Bytes>,
+    /// The request's `JSESSIONID` cookie, if it had a usable one.
+    pub(crate) jsessionid: Option<Bytes>,
+    /// The request's version.
+    pub(crate) version: Version,
+    /// Whether the connection stays open after this response.
+    pub(crate) keep_alive: bool,
+}
+
+impl ResponseContext {
+    pub(crate) fn new(req: &Request) -> Self {
+        let find = |name: &str| {
+            req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+        };
+        let jsessionid = req
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(b"cookie"))
+            .find_map(|h| {
+                crate::http::query::cookie(&h.value, "JSESSIONID").map(|v| h.value.slice_ref(v))
+            });
+        ResponseContext {
+            origin: find("origin").map(|h| h.value.clone()),
+            request_headers: find("access-control-request-headers")
+                .map(|h| h.value.clone())
+                .filter(|v| !v.is_empty()),
+            jsessionid,
+            version: req.version,
+            keep_alive: req.keep_alive,
+        }
+    }
+
+    /// Whether the request's origin may be granted access under `options`.
+    pub(crate) fn origin_allowed(&self, options: &Options) -> bool {
+        match (&options.allowed_origins, &self.origin) {
+            (None, _) | (_, None) => true,
+            (Some(list), Some(origin)) => list.iter().any(|o| o.as_bytes() == &origin[..]),
+        }
+    }
+
+    /// CORS grant: the origin echoed with credentials, or `*` without.
+    pub(crate) fn cors(&self, head: &mut ResponseHead<'_>) {
+        match &self.origin {
+            Some(origin) => {
+                head.header("Access-Control-Allow-Origin", origin);
+                head.header("Access-Control-Allow-Credentials", "true");
+            }
+            None => {
+                head.header("Access-Control-Allow-Origin", "*");
+            }
+        }
+        head.header("Vary", "Origin");
+        if let Some(h) = &self.request_headers {
+            head.header("Access-Control-Allow-Headers", h);
+        }
+    }
+
+    /// The `JSESSIONID` cookie, echoed or set to `dummy`, when the endpoint asks for it.
+    pub(crate) fn cookie(&self, head: &mut ResponseHead<'_>, options: &Options) {
+        if options.cookie_needed {
+            let mut value = Vec::with_capacity(32);
+            value.extend_from_slice(b"JSESSIONID=");
+            value.extend_from_slice(self.jsessionid.as_deref().unwrap_or(b"dummy"));
+            value.extend_from_slice(b"; path=/");
+            head.header("Set-Cookie", value);
+        }
+    }
+
+    /// `Connection`, when persistence differs from the version's default.
+    pub(crate) fn connection(&self, head: &mut ResponseHead<'_>) {
+        match (self.version, self.keep_alive) {
+            (Version::Http10, true) => {
+                head.header("Connection", "keep-alive");
+            }
+            (_, false) => {
+                head.header("Connection", "close");
+            }
+            (Version::Http11, true) => {}
+        }
+    }
+}
+
+/// Caching for a year: `Cache-Control` and `Expires` (`now_unix` is the wall clock).
+pub(crate) fn cache_for_year(head: &mut ResponseHead<'_>, now_unix: u64) {
+    head.header("Cache-Control", "public, max-age=31536000");
+    head.header("Expires", crate::http::date::http_date(now_unix + YEAR_SECS));
+}

@@ -1,0 +1,456 @@
+//! Sessions and their receivers: opening a session from a receiving request, moving queued
+//! messages onto the receiver as frames, heartbeats, the disconnect delay, and closing.
+//!
+//! A receiver is whatever carries a session's frames to the client: an HTTP response
+//! (polling or streaming, [`Receiver`]) or a WebSocket. A session has at most one; a second
+//! concurrent one gets `c[2010,"Another connection still open"]`. A receiver is detached as
+//! the frame that ends its response is written, so a client polling again at once never sees
+//! 2010.
+
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{ConnState, Server};
+use crate::event::{CloseReason, Event, RequestInfo, SessionId};
+use crate::frame;
+use crate::headers::{NO_CACHE, ResponseContext};
+use crate::http::response::{finish_head, write_chunk, write_chunk_header, write_last_chunk};
+use crate::http::{BodyFraming, Request, ResponseHead, Version};
+use crate::session::{Session, SessionKind, SessionState};
+use crate::transport::{ReceiverKind, Transport};
+
+/// An HTTP response carrying a session's frames.
+pub(super) struct Receiver {
+    /// The session it receives for; None for a response that only carries a 2010 refusal.
+    pub(super) session: Option<u64>,
+    kind: ReceiverKind,
+    body: ReceiverBody,
+    /// Body bytes written so far (frames only, not the prelude).
+    sent: usize,
+    /// `response_limit` for streaming.
+    limit: usize,
+    keep_alive: bool,
+}
+
+enum ReceiverBody {
+    /// Polling: the head waits (without its framing line) until the one frame is known, so
+    /// the response goes out with a Content-Length.
+    Polling(BytesMut),
+    Chunked,
+    /// HTTP/1.0 streaming: the body ends when the connection closes.
+    CloseDelimited,
+}
+
+/// A frame for a receiver.
+pub(super) enum Frame<'a> {
+    Open,
+    Heartbeat,
+    Messages(&'a [Bytes]),
+    Close(&'a [u8]),
+}
+
+impl Frame<'_> {
+    /// The frame's bytes for an HTTP receiver, written into `scratch`.
+    fn render<'s>(&self, scratch: &'s mut BytesMut) -> &'s [u8] {
+        scratch.clear();
+        match self {
+            Frame::Open => scratch.put_slice(frame::OPEN),
+            Frame::Heartbeat => scratch.put_slice(frame::HEARTBEAT),
+            Frame::Messages(m) => frame::write_array_frame(scratch, m.iter()),
+            Frame::Close(c) => scratch.put_slice(c),
+        }
+        &scratch[..]
+    }
+}
+
+impl Server {
+    /// A receiving request (`xhr`, `xhr_streaming`, `eventsource`, `htmlfile`, `jsonp`):
+    /// starts the response, then opens or attaches to the session.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn receive(
+        &mut self,
+        now: Instant,
+        id: u64,
+        ep: usize,
+        ctx: &ResponseContext,
+        req: &Request,
+        session_id: &[u8],
+        transport: Transport,
+        kind: ReceiverKind,
+    ) {
+        let existing = self.endpoints[ep].sessions.get(session_id).copied();
+        if existing.is_none() && self.sessions.len() >= self.limits.max_sessions
+            || existing.is_none() && self.shutting_down
+        {
+            return self.answer_text(id, ctx, 503, "Too many sessions");
+        }
+        self.start_receiver(now, id, ep, ctx, kind);
+        let session = match existing {
+            Some(s) => s,
+            None => {
+                let key: Box<[u8]> = session_id.into();
+                let s = self.sessions.insert(Session::new(ep, SessionKind::Http, Some(key.clone())));
+                self.endpoints[ep].sessions.insert(key, s);
+                let info = self.request_info(id, ep, req, transport.protocol_name());
+                self.events.push_back(Event::Opened {
+                    session: SessionId(s),
+                    endpoint: ep,
+                    info: Box::new(info),
+                });
+                self.attach(now, s, id, true);
+                return;
+            }
+        };
+        if self.sessions.get(session).is_some_and(|s| s.receiver.is_some()) {
+            // One receiver at a time; the attached one is left alone.
+            let close = frame::close_frame(2010, "Another connection still open");
+            self.emit(now, id, Frame::Close(&close));
+            self.end_response(now, id);
+            return;
+        }
+        self.attach(now, session, id, false);
+    }
+
+    /// Writes the head (and prelude) of a receiving response and makes the connection a
+    /// receiver, not yet attached to a session.
+    fn start_receiver(&mut self, now: Instant, id: u64, ep: usize, ctx: &ResponseContext, kind: ReceiverKind) {
+        let _ = now;
+        let options = &self.endpoints[ep].options;
+        let mut head_buf = BytesMut::new();
+        let mut head = ResponseHead::new(&mut head_buf, 200);
+        head.header("Content-Type", kind.content_type());
+        ctx.cookie(&mut head, options);
+        head.header("Cache-Control", NO_CACHE);
+        match kind {
+            ReceiverKind::XhrPolling | ReceiverKind::XhrStreaming | ReceiverKind::EventSource => {
+                ctx.cors(&mut head);
+            }
+            ReceiverKind::Jsonp { .. } => {
+                head.header("X-Content-Type-Options", "nosniff");
+            }
+            ReceiverKind::HtmlFile { .. } => {}
+        }
+        let streaming = !kind.is_polling();
+        // HTTP/1.0 cannot chunk: a stream is delimited by closing the connection.
+        let keep_alive = ctx.keep_alive && !(streaming && ctx.version == Version::Http10);
+        let mut head_ctx = ctx.clone();
+        head_ctx.keep_alive = keep_alive;
+        head_ctx.connection(&mut head);
+        let body = if !streaming {
+            // The head is finished when the frame is known.
+            drop(head);
+            ReceiverBody::Polling(head_buf)
+        } else if ctx.version == Version::Http10 {
+            head.finish(BodyFraming::CloseDelimited);
+            let mut prelude = BytesMut::new();
+            kind.write_prelude(&mut prelude);
+            head_buf.unsplit(prelude);
+            self.write(id, |o| o.unsplit(head_buf));
+            ReceiverBody::CloseDelimited
+        } else {
+            head.finish(BodyFraming::Chunked);
+            let mut prelude = BytesMut::new();
+            kind.write_prelude(&mut prelude);
+            write_chunk(&mut head_buf, &prelude);
+            self.write(id, |o| o.unsplit(head_buf));
+            ReceiverBody::Chunked
+        };
+        let limit = self.endpoints[ep].options.response_limit;
+        if let Some(c) = self.conns.get_mut(id) {
+            c.state = ConnState::Receiving(Receiver {
+                session: None,
+                kind,
+                body,
+                sent: 0,
+                limit,
+                keep_alive,
+            });
+        }
+    }
+
+    /// Attaches a receiver to a session (`opening`: the session was just created).
+    fn attach(&mut self, now: Instant, session: u64, id: u64, opening: bool) {
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        s.disconnect_at = None;
+        if let SessionState::Closing(close) = &s.state {
+            // A closed session answers with what was still queued, else its close frame,
+            // until it is forgotten.
+            let close = close.clone();
+            let queued: Vec<Bytes> = s.take_queue().into();
+            let mut ended = false;
+            if !queued.is_empty() {
+                ended = self.emit(now, id, Frame::Messages(&queued));
+            }
+            if !ended {
+                self.emit(now, id, Frame::Close(&close));
+            }
+            self.end_response(now, id);
+            self.detached(now, session);
+            return;
+        }
+        s.receiver = Some(id);
+        s.heartbeat_at = Some(now + self.endpoints[s.endpoint].options.heartbeat_delay);
+        if let Some(ConnState::Receiving(r)) = self.conns.get_mut(id).map(|c| &mut c.state) {
+            r.session = Some(session);
+        }
+        if opening && self.emit(now, id, Frame::Open) {
+            self.detach(now, session, id);
+            return;
+        }
+        self.deliver(now, session, false);
+        self.schedule_session(session);
+    }
+
+    /// The session whose receiver this connection is, if any.
+    pub(super) fn receiving_session(&self, id: u64) -> Option<u64> {
+        match &self.conns.get(id)?.state {
+            ConnState::Receiving(r) => r.session,
+            ConnState::WebSocket(ws) => Some(ws.session),
+            _ => None,
+        }
+    }
+
+    /// Queues a message for a session and delivers it if a receiver can take it; closes the
+    /// session if its queue is full.
+    pub(super) fn enqueue(&mut self, now: Instant, session: u64, msg: Bytes) -> Result<(), crate::event::Error> {
+        let max_bytes = self.limits.max_queued_bytes;
+        let max_messages = self.limits.max_queued_messages;
+        let Some(s) = self.sessions.get_mut(session) else {
+            return Err(crate::event::Error::SessionClosed);
+        };
+        if !s.enqueue(msg, max_bytes, max_messages) {
+            self.close_session(now, session, CloseReason::QueueFull);
+            return Err(crate::event::Error::SessionClosed);
+        }
+        self.deliver(now, session, false);
+        Ok(())
+    }
+
+    /// Moves every queued message onto the session's receiver as one frame, unless the
+    /// receiver's connection has too much unflushed (`force` ignores that, for closing).
+    pub(super) fn deliver(&mut self, now: Instant, session: u64, force: bool) {
+        let Some(s) = self.sessions.get(session) else { return };
+        let Some(id) = s.receiver else { return };
+        if s.queue.is_empty() {
+            return;
+        }
+        let Some(c) = self.conns.get(id) else { return };
+        let polling = matches!(&c.state, ConnState::Receiving(r) if r.kind.is_polling());
+        if !force && !polling && c.unflushed + c.out.len() > self.limits.max_unflushed_bytes {
+            return;
+        }
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        let queue: Vec<Bytes> = s.take_queue().into();
+        let raw = s.kind == SessionKind::RawWebSocket;
+        if raw {
+            self.websocket_send_raw(id, &queue);
+        } else if self.emit(now, id, Frame::Messages(&queue)) {
+            self.detach(now, session, id);
+        }
+    }
+
+    /// Writes one frame to a receiver. Returns true if that ended an HTTP response (polling,
+    /// or the streaming `response_limit` reached); the caller detaches the session.
+    pub(super) fn emit(&mut self, now: Instant, id: u64, f: Frame<'_>) -> bool {
+        let Some(c) = self.conns.get_mut(id) else { return false };
+        let (session, ended) = match &mut c.state {
+            ConnState::WebSocket(ws) => (Some(ws.session), None),
+            ConnState::Receiving(r) => {
+                let mut scratch = BytesMut::new();
+                let frame = f.render(&mut scratch);
+                let mut wrapped = BytesMut::with_capacity(frame.len() + 32);
+                r.kind.write_frame(&mut wrapped, frame);
+                r.sent += wrapped.len();
+                let ended = match &mut r.body {
+                    ReceiverBody::Polling(head) => {
+                        let mut out = std::mem::take(head);
+                        finish_head(&mut out, BodyFraming::Length(wrapped.len()));
+                        out.unsplit(wrapped);
+                        c.out.unsplit(out);
+                        true
+                    }
+                    ReceiverBody::Chunked => {
+                        write_chunk_header(&mut c.out, wrapped.len());
+                        c.out.unsplit(wrapped);
+                        c.out.put_slice(b"\r\n");
+                        r.sent >= r.limit
+                    }
+                    ReceiverBody::CloseDelimited => {
+                        c.out.unsplit(wrapped);
+                        r.sent >= r.limit
+                    }
+                };
+                if !c.dirty {
+                    c.dirty = true;
+                    self.dirty.push_back(id);
+                }
+                (r.session, Some(ended))
+            }
+            ConnState::Http | ConnState::AwaitingKey3(_) | ConnState::Closed => return false,
+        };
+        match ended {
+            None => self.websocket_frame(id, &f),
+            Some(true) => {
+                self.end_response(now, id);
+                return true;
+            }
+            Some(false) => {}
+        }
+        // Anything written resets the silence the heartbeat measures.
+        if let Some(s) = session.and_then(|s| self.sessions.get_mut(s)) {
+            s.heartbeat_at = Some(now + self.endpoints[s.endpoint].options.heartbeat_delay);
+        }
+        false
+    }
+
+    /// Ends a receiving HTTP response (if still going) and frees the connection.
+    pub(super) fn end_response(&mut self, now: Instant, id: u64) {
+        let Some(c) = self.conns.get_mut(id) else { return };
+        if !matches!(c.state, ConnState::Receiving(_)) {
+            return;
+        }
+        let ConnState::Receiving(r) = std::mem::replace(&mut c.state, ConnState::Http) else {
+            unreachable!("checked above")
+        };
+        let keep_alive = r.keep_alive && !matches!(r.body, ReceiverBody::CloseDelimited);
+        match r.body {
+            ReceiverBody::Polling(head) if !head.is_empty() => {
+                // Ended without a frame (not expected): an empty answer keeps the framing.
+                let mut out = head;
+                finish_head(&mut out, BodyFraming::Length(0));
+                c.out.unsplit(out);
+            }
+            ReceiverBody::Polling(_) => {}
+            ReceiverBody::Chunked => write_last_chunk(&mut c.out),
+            ReceiverBody::CloseDelimited => {}
+        }
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push_back(id);
+        }
+        self.response_ended(now, id, keep_alive);
+    }
+
+    /// The session's receiver has gone (its response ended): the disconnect delay starts.
+    pub(super) fn detach(&mut self, now: Instant, session: u64, id: u64) {
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        if s.receiver == Some(id) {
+            s.receiver = None;
+        }
+        self.detached(now, session);
+    }
+
+    fn detached(&mut self, now: Instant, session: u64) {
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        if s.receiver.is_none() {
+            s.disconnect_at = Some(now + self.endpoints[s.endpoint].options.disconnect_delay);
+            s.heartbeat_at = None;
+        }
+        self.schedule_session(session);
+    }
+
+    /// An attached HTTP receiver's connection was lost: the session is interrupted.
+    pub(super) fn receiver_lost(&mut self, now: Instant, session: u64, id: u64) {
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        if s.receiver != Some(id) {
+            return;
+        }
+        s.receiver = None;
+        self.close_session(now, session, CloseReason::Interrupted);
+        self.detached(now, session);
+    }
+
+    /// Closes an open session: the close frame goes to the receiver, if any, after what is
+    /// queued; HTTP sessions then answer with it until forgotten.
+    pub(super) fn close_session(&mut self, now: Instant, session: u64, reason: CloseReason) {
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        if !s.is_open() {
+            return;
+        }
+        let (code, text) = reason.code_and_reason();
+        let close = frame::close_frame(code, text);
+        s.state = SessionState::Closing(close.clone());
+        let kind = s.kind;
+        let receiver = s.receiver;
+        self.events.push_back(Event::Closed { session: SessionId(session), reason: reason.clone() });
+        match (kind, receiver) {
+            (SessionKind::Http, Some(id)) => {
+                let queued: Vec<Bytes> = self.sessions.get_mut(session).map(|s| s.take_queue().into()).unwrap_or_default();
+                let mut ended = false;
+                if !queued.is_empty() {
+                    ended = self.emit(now, id, Frame::Messages(&queued));
+                }
+                if !ended {
+                    self.emit(now, id, Frame::Close(&close));
+                    self.end_response(now, id);
+                }
+                self.detach(now, session, id);
+            }
+            (SessionKind::Http, None) => self.detached(now, session),
+            (SessionKind::WebSocket | SessionKind::RawWebSocket, receiver) => {
+                if let Some(id) = receiver {
+                    self.deliver(now, session, true);
+                    self.websocket_close(now, id, &close, &reason);
+                }
+                self.forget_session(session);
+            }
+        }
+    }
+
+    /// Removes a session for good.
+    pub(super) fn forget_session(&mut self, session: u64) {
+        if let Some(s) = self.sessions.remove(session) {
+            if let Some(key) = s.id {
+                let table = &mut self.endpoints[s.endpoint].sessions;
+                if table.get(&key) == Some(&session) {
+                    table.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// A session's deadline came: heartbeat, disconnect, or WebSocket pong.
+    pub(super) fn session_timeout(&mut self, now: Instant, session: u64) {
+        let Some(s) = self.sessions.get(session) else { return };
+        if s.receiver.is_none() && s.disconnect_at.is_some_and(|t| t <= now) {
+            if s.is_open() {
+                self.events.push_back(Event::Closed {
+                    session: SessionId(session),
+                    reason: CloseReason::TimedOut,
+                });
+            }
+            self.forget_session(session);
+            return;
+        }
+        if s.pong_deadline.is_some_and(|t| t <= now) {
+            self.close_session(now, session, CloseReason::HeartbeatTimeout);
+            return;
+        }
+        if let Some(id) = s.receiver {
+            if s.heartbeat_at.is_some_and(|t| t <= now) {
+                if self.emit(now, id, Frame::Heartbeat) {
+                    self.detach(now, session, id);
+                }
+                self.websocket_ping(now, session, id);
+            }
+        }
+    }
+
+    /// What the application learns about the request that opened a session.
+    pub(super) fn request_info(&self, id: u64, ep: usize, req: &Request, protocol: &'static str) -> RequestInfo {
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        RequestInfo {
+            peer: self.conns.get(id).map(|c| c.peer).unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+            prefix: self.endpoints[ep].prefix.clone(),
+            path: lossy(req.path()),
+            query: lossy(req.query()),
+            headers: req
+                .headers
+                .iter()
+                .map(|h| (lossy(&h.name).to_ascii_lowercase(), lossy(&h.value)))
+                .collect(),
+            protocol,
+        }
+    }
+}

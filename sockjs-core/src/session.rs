@@ -1,0 +1,94 @@
+//! A SockJS session: the queue of messages for the client, the one receiver slot, and the
+//! deadlines (heartbeat, disconnect, WebSocket pong). What moves frames between a session and
+//! its receiver lives in the server; this is the state and its rules.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+/// Whether the session still takes messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SessionState {
+    /// Open: messages flow both ways.
+    Open,
+    /// Closed: every receiver gets this close frame until the session is forgotten.
+    Closing(Bytes),
+}
+
+/// What carries a session's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionKind {
+    /// HTTP receivers, one after another, found by the session id in the URL.
+    Http,
+    /// One SockJS-framed WebSocket for the session's whole life.
+    WebSocket,
+    /// One raw WebSocket: messages are sent as they are, without SockJS framing.
+    RawWebSocket,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) endpoint: usize,
+    pub(crate) kind: SessionKind,
+    /// The client's session id (HTTP sessions only): the key in the endpoint's table.
+    pub(crate) id: Option<Box<[u8]>>,
+    pub(crate) state: SessionState,
+    /// Messages for the client: quoted JSON literals, or plain text for raw WebSockets.
+    pub(crate) queue: VecDeque<Bytes>,
+    pub(crate) queued_bytes: usize,
+    /// The connection receiving frames now, if any.
+    pub(crate) receiver: Option<u64>,
+    /// When the session is forgotten (set while no receiver is attached).
+    pub(crate) disconnect_at: Option<Instant>,
+    /// When the next heartbeat is due (set while a receiver is attached).
+    pub(crate) heartbeat_at: Option<Instant>,
+    /// When an unanswered WebSocket ping times out.
+    pub(crate) pong_deadline: Option<Instant>,
+    /// The deadline queued in the timer queue.
+    pub(crate) scheduled: Option<Instant>,
+}
+
+impl Session {
+    pub(crate) fn new(endpoint: usize, kind: SessionKind, id: Option<Box<[u8]>>) -> Self {
+        Session {
+            endpoint,
+            kind,
+            id,
+            state: SessionState::Open,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            receiver: None,
+            disconnect_at: None,
+            heartbeat_at: None,
+            pong_deadline: None,
+            scheduled: None,
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == SessionState::Open
+    }
+
+    /// Adds a message; false if that would pass `max_bytes` or `max_messages`.
+    pub(crate) fn enqueue(&mut self, msg: Bytes, max_bytes: usize, max_messages: usize) -> bool {
+        if self.queue.len() >= max_messages || self.queued_bytes + msg.len() > max_bytes {
+            return false;
+        }
+        self.queued_bytes += msg.len();
+        self.queue.push_back(msg);
+        true
+    }
+
+    /// Takes every queued message.
+    pub(crate) fn take_queue(&mut self) -> VecDeque<Bytes> {
+        self.queued_bytes = 0;
+        std::mem::take(&mut self.queue)
+    }
+
+    /// The earliest of the session's deadlines.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let heartbeat = self.receiver.and(self.heartbeat_at);
+        [self.disconnect_at, heartbeat, self.pong_deadline].into_iter().flatten().min()
+    }
+}
