@@ -1,1 +1,110 @@
-fn main() {}
+//! The SockJS test server: the endpoints the SockJS protocol suite and sockjs-client's tests
+//! expect, on 127.0.0.1:8081 by default.
+//!
+//! ```text
+//! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL] [--runtime tokio]
+//! ```
+//!
+//! - `/echo`: echoes every message (response_limit 4096, so streaming responses end often).
+//! - `/disabled_websocket_echo`: the same without WebSockets.
+//! - `/cookie_needed_echo`: the same with JSESSIONID cookies.
+//! - `/close`: closes every session at once with 3000 "Go away!".
+//! - `/ticker`: sends "tick!" every second.
+//! - `/broadcast`: sends every message to every open session.
+//! - `/amplify`: answers a number n (0 < n < 19, else 1) with 2^n `x`.
+
+mod tokio_server;
+
+use std::process::ExitCode;
+
+/// Parsed command line.
+struct Args {
+    host: String,
+    port: u16,
+    sockjs_url: String,
+    runtime: String,
+}
+
+const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] [--runtime tokio]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        host: "127.0.0.1".into(),
+        port: 8081,
+        sockjs_url: sockjs_core::config::DEFAULT_SOCKJS_URL.into(),
+        runtime: "tokio".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (flag.clone(), None),
+        };
+        if name == "--help" || name == "-h" {
+            return Err(String::new());
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => it.next().ok_or_else(|| format!("{name} needs a value"))?,
+        };
+        match name.as_str() {
+            "--host" => args.host = value,
+            "--port" => args.port = value.parse().map_err(|_| format!("bad port: {value}"))?,
+            "--sockjs-url" => args.sockjs_url = value,
+            "--runtime" => args.runtime = value,
+            other => return Err(format!("unknown flag: {other}")),
+        }
+    }
+    Ok(args)
+}
+
+/// `/amplify`'s answer to `message`: 2^n `x` for 0 < n < 19, else 2 of them.
+fn amplify(message: &str) -> String {
+    let n = message.trim().parse::<f64>().map(|v| v.floor()).unwrap_or(f64::NAN);
+    let n = if n > 0.0 && n < 19.0 { n as u32 } else { 1 };
+    "x".repeat(1 << n)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("{e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match args.runtime.as_str() {
+        "tokio" => tokio_server::run(&args),
+        other => {
+            eprintln!("unknown runtime: {other} (tokio)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockjs-testserver: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amplify;
+
+    #[test]
+    fn amplify_sizes() {
+        assert_eq!(amplify("1").len(), 2);
+        assert_eq!(amplify("3").len(), 8);
+        assert_eq!(amplify("18").len(), 1 << 18);
+        assert_eq!(amplify("19").len(), 2);
+        assert_eq!(amplify("0").len(), 2);
+        assert_eq!(amplify("-4").len(), 2);
+        assert_eq!(amplify("x").len(), 2);
+        assert_eq!(amplify("2.9").len(), 4);
+    }
+}
