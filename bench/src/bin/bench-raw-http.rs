@@ -1,6 +1,6 @@
 //! Raw HTTP/1.1 server: the floor that SockJS HTTP polling figures are compared with.
 //!
-//! `bench-raw-http [--host 127.0.0.1] [--port 8091] [--threads N]` answers every request,
+//! `bench-raw-http [--host 127.0.0.1] [--port 18091] [--threads N]` answers every request,
 //! whatever its method and path, with `200` and the 7-byte body `a["x"]\n` (what a SockJS
 //! xhr poll returns for one message). Keep-alive, pipelining and request bodies framed by
 //! `Content-Length` are handled (bodies are skipped, not buffered); chunked request bodies
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
 fn parse_args() -> Result<(SocketAddr, usize), Box<dyn std::error::Error>> {
     let mut flags = Flags::parse(std::env::args().skip(1), &[])?;
     let host = flags.string("host").unwrap_or_else(|| "127.0.0.1".into());
-    let port: u16 = flags.number("port", 8091, 0, u16::MAX)?;
+    let port: u16 = flags.number("port", 18091, 0, u16::MAX)?;
     let default_threads = std::thread::available_parallelism().map_or(1, usize::from);
     let threads: usize = flags.number("threads", default_threads, 1, 256)?;
     flags.finish()?;

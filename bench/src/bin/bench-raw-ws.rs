@@ -1,6 +1,6 @@
 //! Raw WebSocket echo server: the floor that SockJS-over-WebSocket figures are compared with.
 //!
-//! `bench-raw-ws [--host 127.0.0.1] [--port 8090] [--threads N]` accepts an RFC 6455 upgrade
+//! `bench-raw-ws [--host 127.0.0.1] [--port 18090] [--threads N]` accepts an RFC 6455 upgrade
 //! on any path and echoes every text or binary message, with no SockJS framing. It is tokio
 //! plus tungstenite and nothing else: tungstenite reads the socket directly through tokio's
 //! non-blocking `try_read`/`try_write`, 4 KiB at a time (its read buffer size), and all
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 fn parse_args() -> Result<(SocketAddr, usize), Box<dyn std::error::Error>> {
     let mut flags = Flags::parse(std::env::args().skip(1), &[])?;
     let host = flags.string("host").unwrap_or_else(|| "127.0.0.1".into());
-    let port: u16 = flags.number("port", 8090, 0, u16::MAX)?;
+    let port: u16 = flags.number("port", 18090, 0, u16::MAX)?;
     let default_threads = std::thread::available_parallelism().map_or(1, usize::from);
     let threads: usize = flags.number("threads", default_threads, 1, 256)?;
     flags.finish()?;
