@@ -25,7 +25,8 @@ struct Args {
     runtime: String,
 }
 
-const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] [--runtime tokio]";
+const USAGE: &str =
+    "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] [--runtime tokio]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -60,7 +61,11 @@ fn parse_args() -> Result<Args, String> {
 
 /// `/amplify`'s answer to `message`: 2^n `x` for 0 < n < 19, else 2 of them.
 fn amplify(message: &str) -> String {
-    let n = message.trim().parse::<f64>().map(|v| v.floor()).unwrap_or(f64::NAN);
+    let n = message
+        .trim()
+        .parse::<f64>()
+        .map(|v| v.floor())
+        .unwrap_or(f64::NAN);
     let n = if n > 0.0 && n < 19.0 { n as u32 } else { 1 };
     "x".repeat(1 << n)
 }

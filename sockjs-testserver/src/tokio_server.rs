@@ -9,7 +9,9 @@ use sockjs_tokio::{Options, Server, SessionHandle};
 use crate::{Args, amplify};
 
 pub(crate) fn run(args: &Args) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(args))
 }
 
@@ -18,8 +20,16 @@ async fn serve(args: &Args) -> std::io::Result<()> {
     let everyone: Arc<Mutex<HashSet<SessionHandle>>> = Arc::default();
     let server = Server::builder()
         .endpoint("/echo", base.clone().response_limit(4096), echo)
-        .endpoint("/disabled_websocket_echo", base.clone().websocket(false), echo)
-        .endpoint("/cookie_needed_echo", base.clone().cookie_needed(true), echo)
+        .endpoint(
+            "/disabled_websocket_echo",
+            base.clone().websocket(false),
+            echo,
+        )
+        .endpoint(
+            "/cookie_needed_echo",
+            base.clone().cookie_needed(true),
+            echo,
+        )
         .endpoint("/close", base.clone(), |session| async move {
             let _ = session.close(3000, "Go away!");
         })
@@ -41,13 +51,23 @@ async fn serve(args: &Args) -> std::io::Result<()> {
             let everyone = everyone.clone();
             async move {
                 let me = session.handle();
-                everyone.lock().unwrap_or_else(|e| e.into_inner()).insert(me.clone());
+                everyone
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(me.clone());
                 while let Some(msg) = session.recv().await {
-                    let all: Vec<SessionHandle> =
-                        everyone.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+                    let all: Vec<SessionHandle> = everyone
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                        .cloned()
+                        .collect();
                     SessionHandle::broadcast(&all, &msg);
                 }
-                everyone.lock().unwrap_or_else(|e| e.into_inner()).remove(&me);
+                everyone
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&me);
             }
         })
         .endpoint("/amplify", base, |mut session| async move {
@@ -59,7 +79,10 @@ async fn serve(args: &Args) -> std::io::Result<()> {
         })
         .bind((args.host.as_str(), args.port))
         .await?;
-    eprintln!("sockjs-testserver (tokio) listening on {}", server.local_addr()?);
+    eprintln!(
+        "sockjs-testserver (tokio) listening on {}",
+        server.local_addr()?
+    );
     let handle = server.handle();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

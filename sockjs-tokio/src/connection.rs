@@ -44,7 +44,12 @@ enum ReadOutcome {
     Closed,
 }
 
-async fn read_loop(driver: Arc<Driver>, id: ConnectionId, read: OwnedReadHalf, signals: Arc<ConnSignals>) {
+async fn read_loop(
+    driver: Arc<Driver>,
+    id: ConnectionId,
+    read: OwnedReadHalf,
+    signals: Arc<ConnSignals>,
+) {
     loop {
         tokio::select! {
             r = read.readable() => {
@@ -59,7 +64,8 @@ async fn read_loop(driver: Arc<Driver>, id: ConnectionId, read: OwnedReadHalf, s
             match read.try_read(&mut buf) {
                 Ok(0) => ReadOutcome::Closed,
                 Ok(n) => {
-                    let (_, actions) = driver.with_core(|s, now| s.handle_bytes(now, id, &buf[..n]));
+                    let (_, actions) =
+                        driver.with_core(|s, now| s.handle_bytes(now, id, &buf[..n]));
                     ReadOutcome::Fed(actions.backlogged)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::Again,
@@ -94,7 +100,9 @@ async fn write_loop(
             cmd = rx.recv() => cmd,
             _ = signals.abort.notified() => break,
         };
-        let Some(WriterCommand::Data(data, after)) = cmd else { break };
+        let Some(WriterCommand::Data(data, after)) = cmd else {
+            break;
+        };
         if !data.is_empty() {
             let written = tokio::select! {
                 r = write.write_all(&data) => r.is_ok(),

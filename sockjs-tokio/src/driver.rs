@@ -32,7 +32,10 @@ pub(crate) struct ConnSignals {
 
 impl ConnSignals {
     pub(crate) fn new() -> Self {
-        ConnSignals { abort: Notify::new(), stop_reading: Notify::new() }
+        ConnSignals {
+            abort: Notify::new(),
+            stop_reading: Notify::new(),
+        }
     }
 }
 
@@ -70,7 +73,11 @@ pub(crate) struct Actions {
 }
 
 impl Driver {
-    pub(crate) fn new(server: sockjs_core::Server, handlers: Vec<Handler>, max_inbound_bytes: usize) -> Self {
+    pub(crate) fn new(
+        server: sockjs_core::Server,
+        handlers: Vec<Handler>,
+        max_inbound_bytes: usize,
+    ) -> Self {
         Driver {
             state: Mutex::new(CoreState {
                 server,
@@ -142,13 +149,19 @@ impl Driver {
         }
         while let Some(e) = state.server.poll_event() {
             match e {
-                Event::Opened { session, endpoint, info } => {
+                Event::Opened {
+                    session,
+                    endpoint,
+                    info,
+                } => {
                     let shared = Arc::new(SessionShared::new(session, *info, Arc::downgrade(self)));
                     let (tx, rx) = mpsc::unbounded_channel();
                     shared.set_sender(tx);
                     state.sessions.insert(session, shared.clone());
                     if let Some(handler) = self.handlers.get(endpoint) {
-                        actions.spawn.push((handler.clone(), Session::new(shared, rx)));
+                        actions
+                            .spawn
+                            .push((handler.clone(), Session::new(shared, rx)));
                     }
                 }
                 Event::Message { session, text } => {

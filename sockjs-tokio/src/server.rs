@@ -47,9 +47,16 @@ impl Builder {
 
     /// Serves SockJS under `prefix`, calling `callbacks` as sessions open, receive messages
     /// and close.
-    pub fn endpoint_callbacks<C: Callbacks>(self, prefix: &str, options: Options, callbacks: C) -> Self {
+    pub fn endpoint_callbacks<C: Callbacks>(
+        self,
+        prefix: &str,
+        options: Options,
+        callbacks: C,
+    ) -> Self {
         let callbacks = Arc::new(callbacks);
-        self.endpoint(prefix, options, move |session| run_callbacks(callbacks.clone(), session))
+        self.endpoint(prefix, options, move |session| {
+            run_callbacks(callbacks.clone(), session)
+        })
     }
 
     /// Replaces the limits (see [`Limits`] for each and its default).
@@ -81,14 +88,18 @@ impl Builder {
     /// Serves on an already bound listener.
     pub fn listen(self, listener: TcpListener) -> Server {
         let entropy: sockjs_core::Entropy = Box::new(random_u32);
-        let core = sockjs_core::Server::new(self.config, Instant::now(), SystemTime::now(), entropy);
+        let core =
+            sockjs_core::Server::new(self.config, Instant::now(), SystemTime::now(), entropy);
         let driver = Arc::new(Driver::new(core, self.handlers, self.max_inbound_bytes));
         let (stop_tx, stop_rx) = watch::channel(false);
         Server {
             listener,
             driver,
             stop_rx,
-            handle: ServerHandle { stop: Arc::new(stop_tx), timeout: self.shutdown_timeout },
+            handle: ServerHandle {
+                stop: Arc::new(stop_tx),
+                timeout: self.shutdown_timeout,
+            },
         }
     }
 }
@@ -151,7 +162,12 @@ impl Server {
         let deadline = tokio::time::Instant::now() + self.handle.timeout;
         loop {
             let idle = self.driver.idle.notified();
-            if self.driver.open_connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            if self
+                .driver
+                .open_connections
+                .load(std::sync::atomic::Ordering::SeqCst)
+                == 0
+            {
                 break;
             }
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
@@ -170,7 +186,10 @@ fn random_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
-        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
     );
     let v = h.finish();
     (v ^ (v >> 32)) as u32

@@ -56,7 +56,11 @@ impl SessionShared {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .is_some_and(|tx| tx.send(text).is_ok());
-        if sent { self.inbound.fetch_add(len, Ordering::SeqCst) + len } else { 0 }
+        if sent {
+            self.inbound.fetch_add(len, Ordering::SeqCst) + len
+        } else {
+            0
+        }
     }
 
     /// The session is closed: no more messages after those already delivered.
@@ -85,7 +89,10 @@ impl SessionShared {
     }
 
     fn close_reason(&self) -> Option<CloseReason> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -118,7 +125,9 @@ pub struct SessionHandle {
 
 impl std::fmt::Debug for SessionHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionHandle").field("id", &self.shared.id).finish()
+        f.debug_struct("SessionHandle")
+            .field("id", &self.shared.id)
+            .finish()
     }
 }
 
@@ -150,7 +159,11 @@ impl SessionHandle {
     /// Queues a message for the client. Never waits: the core holds messages the client
     /// has not taken yet, up to its `max_queued_bytes`, beyond which the session closes.
     pub fn send(&self, message: impl AsRef<str>) -> Result<(), SessionError> {
-        let driver = self.shared.driver.upgrade().ok_or(SessionError::ServerGone)?;
+        let driver = self
+            .shared
+            .driver
+            .upgrade()
+            .ok_or(SessionError::ServerGone)?;
         let id = self.shared.id;
         let (r, _) = driver.with_core(|s, now| s.send(now, id, message.as_ref()));
         r.map_err(|_| SessionError::Closed)
@@ -158,7 +171,11 @@ impl SessionHandle {
 
     /// Closes the session: the client gets `code` and `reason` after what is queued.
     pub fn close(&self, code: u16, reason: &str) -> Result<(), SessionError> {
-        let driver = self.shared.driver.upgrade().ok_or(SessionError::ServerGone)?;
+        let driver = self
+            .shared
+            .driver
+            .upgrade()
+            .ok_or(SessionError::ServerGone)?;
         let id = self.shared.id;
         let (r, _) = driver.with_core(|s, now| s.close(now, id, code, reason));
         r.map_err(|_| SessionError::Closed)
@@ -171,7 +188,10 @@ impl SessionHandle {
 
     /// Sends one message to many sessions, encoding it once. Returns how many took it
     /// (closed sessions are skipped).
-    pub fn broadcast<'a>(sessions: impl IntoIterator<Item = &'a SessionHandle>, message: &str) -> usize {
+    pub fn broadcast<'a>(
+        sessions: impl IntoIterator<Item = &'a SessionHandle>,
+        message: &str,
+    ) -> usize {
         let mut ids = Vec::new();
         let mut driver = None;
         for s in sessions {
@@ -208,13 +228,18 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.handle.id()).finish()
+        f.debug_struct("Session")
+            .field("id", &self.handle.id())
+            .finish()
     }
 }
 
 impl Session {
     pub(crate) fn new(shared: Arc<SessionShared>, rx: mpsc::UnboundedReceiver<String>) -> Self {
-        Session { handle: SessionHandle { shared }, rx }
+        Session {
+            handle: SessionHandle { shared },
+            rx,
+        }
     }
 
     /// The next message from the client; `None` once the session is closed and every
