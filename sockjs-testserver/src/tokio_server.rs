@@ -85,7 +85,7 @@ async fn serve(args: &Args) -> std::io::Result<()> {
     );
     let handle = server.handle();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         handle.shutdown();
     });
     server.run().await
@@ -97,4 +97,20 @@ async fn echo(mut session: sockjs_tokio::Session) {
             break;
         }
     }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
