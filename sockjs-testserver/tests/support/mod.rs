@@ -1,0 +1,326 @@
+//! A test-server process per test and a small byte-level HTTP / WebSocket client.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `sockjs-testserver`, killed when dropped.
+pub struct TestServer {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    pub fn start(runtime: &str) -> TestServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"))
+            .args(["--host", "127.0.0.1", "--port", "0", "--runtime", runtime])
+            .args(["--sockjs-url", "http://localhost:8080/lib/sockjs.js"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start sockjs-testserver");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let line = lines.next().expect("a first line").expect("read stderr");
+        let addr = line
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        TestServer { child, addr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit, returning whether it exited in time.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < TIMEOUT {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed response; `chunks` keeps chunk boundaries of a chunked body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A client connection.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        if method == "POST" || !body.is_empty() {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send(&bytes);
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 16384];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+            Err(e) => panic!(
+                "read failed: {e} (have {:?})",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        }
+    }
+
+    fn take_until(&mut self, pat: &[u8]) -> Vec<u8> {
+        loop {
+            if let Some(i) = self.buf.windows(pat.len()).position(|w| w == pat) {
+                let rest = self.buf.split_off(i + pat.len());
+                return std::mem::replace(&mut self.buf, rest);
+            }
+            assert!(
+                self.fill(),
+                "closed before {:?}: {:?}",
+                pat,
+                String::from_utf8_lossy(&self.buf)
+            );
+        }
+    }
+
+    pub fn take(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill(), "closed before {n} bytes");
+        }
+        let rest = self.buf.split_off(n);
+        std::mem::replace(&mut self.buf, rest)
+    }
+
+    /// Reads a response head.
+    pub fn head(&mut self) -> Response {
+        let head = String::from_utf8(self.take_until(b"\r\n\r\n")).expect("ascii head");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+            .collect();
+        Response {
+            status,
+            head,
+            headers,
+            body: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Reads one chunk of a chunked body; empty at the end.
+    pub fn chunk(&mut self) -> Vec<u8> {
+        let line = self.take_until(b"\r\n");
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).expect("chunk size");
+        let data = self.take(size);
+        assert_eq!(self.take(2), b"\r\n");
+        data
+    }
+
+    /// Reads a whole response, by its framing.
+    pub fn response(&mut self) -> Response {
+        let mut r = self.head();
+        if r.status == 101 || r.status == 204 || r.status == 304 {
+            return r;
+        }
+        if r.header("transfer-encoding")
+            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+        {
+            loop {
+                let c = self.chunk();
+                if c.is_empty() {
+                    break;
+                }
+                r.body.extend_from_slice(&c);
+                r.chunks.push(c);
+            }
+        } else if let Some(n) = r.header("content-length") {
+            r.body = self.take(n.parse().expect("length"));
+        } else {
+            r.body = self.read_to_end();
+        }
+        r
+    }
+
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        while self.fill() {}
+        std::mem::take(&mut self.buf)
+    }
+
+    /// True if the server closed the connection (nothing more to read).
+    pub fn is_closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill()
+    }
+
+    /// Upgrades to an RFC 6455 WebSocket at `path`.
+    pub fn websocket(addr: SocketAddr, path: &str) -> Conn {
+        let mut c = Conn::open(addr);
+        c.request(
+            "GET",
+            path,
+            &[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Version", "13"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+            b"",
+        );
+        let r = c.head();
+        assert_eq!(r.status, 101, "{}", r.head);
+        assert_eq!(
+            r.header("sec-websocket-accept"),
+            Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        );
+        c
+    }
+
+    /// Sends a masked client frame.
+    pub fn ws_send(&mut self, opcode: u8, payload: &[u8]) {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut f = vec![0x80 | opcode];
+        match payload.len() {
+            n @ 0..=125 => f.push(0x80 | n as u8),
+            n @ 126..=0xffff => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.send(&f);
+    }
+
+    pub fn ws_text(&mut self, text: &str) {
+        self.ws_send(1, text.as_bytes());
+    }
+
+    /// Reads one server frame: (opcode, payload).
+    pub fn ws_read(&mut self) -> (u8, Vec<u8>) {
+        let h = self.take(2);
+        assert_eq!(h[1] & 0x80, 0, "server frames are unmasked");
+        let len = match h[1] & 0x7f {
+            126 => u16::from_be_bytes(self.take(2).try_into().unwrap()) as usize,
+            127 => u64::from_be_bytes(self.take(8).try_into().unwrap()) as usize,
+            n => n as usize,
+        };
+        (h[0] & 0x0f, self.take(len))
+    }
+
+    /// Reads the next text frame, answering nothing else.
+    pub fn ws_read_text(&mut self) -> String {
+        loop {
+            let (op, payload) = self.ws_read();
+            match op {
+                1 => return String::from_utf8(payload).expect("utf-8"),
+                9 | 10 => continue,
+                other => panic!("expected text, got opcode {other} {payload:?}"),
+            }
+        }
+    }
+}
+
+/// One request on a fresh connection, read whole.
+pub fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut c = Conn::open(addr);
+    c.request(method, path, headers, body);
+    c.response()
+}
+
+/// A fresh random-enough session id.
+pub fn sid() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("s{t:x}{}", N.fetch_add(1, Ordering::Relaxed))
+}
