@@ -44,6 +44,10 @@ enum ReadOutcome {
     Closed,
 }
 
+/// After the server closes a connection, how long unread input is still drained, so the
+/// peer gets the last response instead of a reset caused by bytes it sent that were never read.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn read_loop(
     driver: Arc<Driver>,
     id: ConnectionId,
@@ -57,7 +61,12 @@ async fn read_loop(
                     break;
                 }
             }
-            _ = signals.stop_reading.notified() => break,
+            _ = signals.stop_reading.notified() => {
+                driver.forget(id);
+                linger(&read).await;
+                driver.connection_closed();
+                return;
+            }
         }
         let outcome = SCRATCH.with(|buf| {
             let mut buf = buf.borrow_mut();
@@ -86,6 +95,28 @@ async fn read_loop(
     }
     driver.forget(id);
     driver.connection_closed();
+}
+
+/// Reads and discards until the peer closes, a little data has passed, or [`LINGER`] ends.
+async fn linger(read: &OwnedReadHalf) {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let mut budget: usize = 256 * 1024;
+    while budget > 0 {
+        match tokio::time::timeout_at(deadline, read.readable()).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+        let n = SCRATCH.with(|buf| match read.try_read(&mut buf.borrow_mut()) {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(0),
+            Err(_) => None,
+        });
+        match n {
+            Some(n) => budget = budget.saturating_sub(n),
+            None => return,
+        }
+    }
 }
 
 async fn write_loop(
