@@ -53,6 +53,19 @@ pub fn parse_status_rss_kib(status: &str) -> Option<u64> {
         .ok()
 }
 
+/// The machine's one-minute load average from `/proc/loadavg`, if readable.
+///
+/// Recorded with every result: other work on the machine shows in latencies long before it
+/// shows in CPU time per message.
+pub fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Clock ticks per second (`AT_CLKTCK` from the auxiliary vector), 100 if unreadable.
 pub fn clock_ticks_per_second() -> u64 {
     const AT_CLKTCK: u64 = 17;
@@ -94,5 +107,6 @@ mod tests {
         assert!(rss_kib(pid).unwrap() > 0);
         assert!(cpu_seconds(pid).unwrap() >= 0.0);
         assert!(clock_ticks_per_second() >= 100);
+        assert!(load_average().unwrap() >= 0.0);
     }
 }

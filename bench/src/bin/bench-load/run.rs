@@ -392,6 +392,7 @@ fn base_report(c: &Common) -> Map<String, Value> {
     r.insert("addr".into(), json!(c.addr.to_string()));
     r.insert("server_pid".into(), json!(c.server_pid));
     r.insert("sessions".into(), json!(c.sessions));
+    r.insert("loadavg_1m".into(), json!(procfs::load_average()));
     r
 }
 
