@@ -2,7 +2,8 @@
 //! expect, on 127.0.0.1:8081 by default.
 //!
 //! ```text
-//! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL] [--runtime tokio]
+//! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
+//!                    [--runtime tokio|async-std|smol]
 //! ```
 //!
 //! - `/echo`: echoes every message (response_limit 4096, so streaming responses end often).
@@ -13,6 +14,7 @@
 //! - `/broadcast`: sends every message to every open session.
 //! - `/amplify`: answers a number n (0 < n < 19, else 1) with 2^n `x`.
 
+mod async_std_server;
 mod tokio_server;
 
 use std::process::ExitCode;
@@ -25,8 +27,8 @@ struct Args {
     runtime: String,
 }
 
-const USAGE: &str =
-    "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] [--runtime tokio]";
+const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
+                     [--runtime tokio|async-std|smol]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -83,8 +85,10 @@ fn main() -> ExitCode {
     };
     let result = match args.runtime.as_str() {
         "tokio" => tokio_server::run(&args),
+        "async-std" => async_std_server::run_async_std(&args),
+        "smol" => async_std_server::run_smol(&args),
         other => {
-            eprintln!("unknown runtime: {other} (tokio)");
+            eprintln!("unknown runtime: {other} (tokio, async-std, smol)");
             return ExitCode::from(2);
         }
     };
