@@ -8,8 +8,9 @@ use std::future::Future;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use async_io::Async;
+use async_io::{Async, Timer};
 use futures_lite::{AsyncWriteExt, future};
 use sockjs_core::{After, ConnectionId};
 
@@ -48,6 +49,10 @@ enum ReadOutcome {
     Closed,
 }
 
+/// After the server closes a connection, how long unread input is still drained, so the
+/// peer gets the last response instead of a reset caused by bytes it sent that were never read.
+const LINGER: Duration = Duration::from_secs(2);
+
 async fn read_loop(
     driver: Arc<Driver>,
     id: ConnectionId,
@@ -57,14 +62,19 @@ async fn read_loop(
     // After a read that filled the buffer, more is likely waiting: read again before asking
     // the reactor.
     let mut more = false;
-    while !signals.stop_reading.is_raised() {
+    let closed_by_us = loop {
+        if signals.stop_reading.is_raised() {
+            break true;
+        }
         if !more {
             let stop = async {
                 signals.stop_reading.wait().await;
-                false
+                None
             };
-            if !future::or(stop, async { stream.readable().await.is_ok() }).await {
-                break;
+            match future::or(stop, async { Some(stream.readable().await.is_ok()) }).await {
+                None => break true,
+                Some(false) => break false,
+                Some(true) => {}
             }
         }
         let outcome = SCRATCH.with(|buf| {
@@ -86,7 +96,7 @@ async fn read_loop(
             ReadOutcome::Fed(n, backlogged) => {
                 more = n == READ_CHUNK;
                 // The application is behind on these sessions: stop reading this client
-                // until it catches up.
+                // until it catches up (or the connection is closed from our side).
                 for session in backlogged {
                     let caught_up = async {
                         session.wait_drained(driver.max_inbound_bytes).await;
@@ -102,11 +112,40 @@ async fn read_loop(
                 }
             }
             ReadOutcome::Again => {}
-            ReadOutcome::Closed => break,
+            ReadOutcome::Closed => break false,
+        }
+    };
+    driver.forget(id);
+    if closed_by_us {
+        linger(&stream).await;
+    }
+    driver.connection_closed();
+}
+
+/// Reads and discards until the peer closes, a little data has passed, or [`LINGER`] ends.
+async fn linger(stream: &Async<TcpStream>) {
+    let deadline = Instant::now() + LINGER;
+    let mut budget: usize = 256 * 1024;
+    while budget > 0 {
+        let timed_out = async {
+            Timer::at(deadline).await;
+            true
+        };
+        if future::or(timed_out, async { stream.readable().await.is_err() }).await {
+            return;
+        }
+        let n = SCRATCH.with(|buf| match stream.get_ref().read(&mut buf.borrow_mut()) {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Some(0),
+            Err(_) => None,
+        });
+        match n {
+            Some(n) => budget = budget.saturating_sub(n),
+            None => return,
         }
     }
-    driver.forget(id);
-    driver.connection_closed();
 }
 
 async fn write_loop(
@@ -130,10 +169,12 @@ async fn write_loop(
             driver.with_core(|s, now| s.handle_written(now, id, n));
         }
         if after != After::KeepOpen {
-            let _ = stream.get_ref().shutdown(Shutdown::Write);
             break;
         }
     }
+    // Our side is done, however it ended: the peer sees the end of stream now, while the
+    // reader lingers.
+    let _ = stream.get_ref().shutdown(Shutdown::Write);
     signals.stop_reading.raise();
 }
 

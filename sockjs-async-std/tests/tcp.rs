@@ -104,9 +104,16 @@ impl Running {
         Running { addr, handle, done }
     }
 
+    /// Shuts the server down and waits for `run` to return.
     async fn shutdown(self) {
         self.handle.shutdown();
-        within("run after shutdown", self.done.recv())
+        self.finished().await;
+    }
+
+    /// Waits for `run` to return.
+    async fn finished(self) {
+        let done = self.done.recv();
+        within("run after shutdown", done)
             .await
             .expect_err("closed, not sent");
     }
@@ -312,6 +319,7 @@ async fn websocket_echo_request_info_and_close_with_code_and_reason(rt: Runtime)
         "",
         "nothing after the close frame, then end of stream"
     );
+    drop(c);
     let (protocol, path, header, reason) = within("handler", seen.recv()).await.unwrap();
     assert_eq!(
         (protocol.as_str(), path.as_str(), header.as_str()),
@@ -445,13 +453,15 @@ async fn shutdown_closes_a_streaming_session_and_run_returns(rt: Runtime) {
     let prelude = format!("801\r\n{}\n\r\n2\r\no\n\r\n", "h".repeat(2048));
     assert_eq!(c.take(prelude.len()).await, prelude.as_bytes());
     let addr = server.addr;
-    server.shutdown().await;
+    server.handle.shutdown();
     // The close frame, the end of the chunked body, and the end of the connection.
     let close = "c[1001,\"Server shutting down\"]\n";
     assert_eq!(
         c.rest().await,
         format!("{:x}\r\n{close}\r\n0\r\n\r\n", close.len())
     );
+    drop(c);
+    server.finished().await;
     assert_eq!(
         within("handler", closed.recv()).await.unwrap(),
         CloseReason::Shutdown
@@ -518,5 +528,6 @@ async fn a_backlogged_session_stops_its_connection_being_read(rt: Runtime) {
             reason: String::new()
         }
     );
+    drop(c);
     server.shutdown().await;
 }
