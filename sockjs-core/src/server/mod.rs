@@ -467,7 +467,10 @@ impl Server {
             }),
             ConnState::WebSocket(ws) => ws.close_deadline,
             ConnState::AwaitingKey3(p) => Some(p.started + limits.request_timeout),
-            ConnState::Receiving(_) | ConnState::Closed => None,
+            ConnState::Receiving(_) => None,
+            // Only waiting for `poll_transmit` to take the close: nothing left to time out
+            // (a write deadline already passed would fire again at once, forever).
+            ConnState::Closed => return,
         };
         let write_deadline = (c.unflushed > 0).then(|| c.write_progress + limits.write_timeout);
         let at = [state_deadline, write_deadline].into_iter().flatten().min();
