@@ -75,7 +75,9 @@ impl Server {
     }
 
     fn handle_request(&mut self, now: Instant, id: u64, req: Request) {
-        let ctx = ResponseContext::new(&req);
+        let mut ctx = ResponseContext::new(&req);
+        // Shutting down: a request already under way is answered, then its connection goes.
+        ctx.keep_alive &= !self.shutting_down;
         let routed = route(&self.endpoints, req.path()).map(|(i, t)| (i, t.to_owned_target()));
         let Some((ep, target)) = routed else {
             return self.answer(id, &ctx, None, not_found());

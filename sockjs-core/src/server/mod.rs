@@ -346,9 +346,10 @@ impl Server {
     }
 
     /// Starts a graceful shutdown: every open session is closed with
-    /// `c[1001,"Server shutting down"]`, idle connections are closed, and new connections
-    /// and sessions are refused with 503. The adapter then flushes and waits until
-    /// [`Server::connection_count`] reaches zero (or its own deadline).
+    /// `c[1001,"Server shutting down"]`, idle connections are closed (others once the request
+    /// under way is answered), and new connections and sessions are refused with 503. The
+    /// adapter then flushes and waits until [`Server::connection_count`] reaches zero (or its
+    /// own deadline).
     pub fn shutdown(&mut self, now: Instant) {
         self.tick(now);
         self.shutting_down = true;
