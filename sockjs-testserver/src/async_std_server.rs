@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_io::Timer;
+use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
 use sockjs_async_std::{Builder, Options, Server, SessionHandle};
 
@@ -91,8 +92,21 @@ async fn serve(args: &Args, builder: Builder, runtime: &str) -> std::io::Result<
         "sockjs-testserver ({runtime}) listening on {}",
         server.local_addr()?
     );
-    server.run().await
+    let handle = server.handle();
+    let mut signals = Signals::new(SHUTDOWN_SIGNALS)?;
+    let on_signal = async {
+        let _ = signals.next().await;
+        handle.shutdown();
+        future::pending().await
+    };
+    future::or(server.run(), on_signal).await
 }
+
+/// Ctrl-C, and SIGTERM where there is one: each starts a graceful shutdown.
+#[cfg(unix)]
+const SHUTDOWN_SIGNALS: [Signal; 2] = [Signal::Int, Signal::Term];
+#[cfg(not(unix))]
+const SHUTDOWN_SIGNALS: [Signal; 1] = [Signal::Int];
 
 async fn echo(mut session: sockjs_async_std::Session) {
     while let Some(msg) = session.recv().await {
