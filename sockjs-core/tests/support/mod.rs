@@ -251,6 +251,21 @@ impl Harness {
         panic!("more than {MAX_WAKEUPS} timer wake-ups in one advance: a busy timer");
     }
 
+    /// Moves the clock forward by `d` in one jump and runs `handle_timeout` once there, as an
+    /// adapter whose timer fired late would; checks no deadline is left in the past.
+    pub(crate) fn fire_timer_late(&mut self, d: Duration) {
+        self.now += d;
+        self.server.handle_timeout(self.now);
+        self.drain();
+        if let Some(next) = self.server.poll_timeout() {
+            assert!(
+                next > self.now,
+                "poll_timeout is {:?} in the past",
+                self.now - next
+            );
+        }
+    }
+
     /// Takes every transmit and event, reporting writes for clients that are reading, until
     /// the server has nothing more to say.
     fn drain(&mut self) {
@@ -892,6 +907,13 @@ pub(crate) fn lossy(b: &[u8]) -> String {
 /// `/echo/000/<id>`: a session URL.
 pub(crate) fn session_url(id: &str) -> String {
     format!("/echo/000/{id}")
+}
+
+/// Default limits changed by `f` (`Limits` cannot be built field by field).
+pub(crate) fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
+    let mut l = Limits::default();
+    f(&mut l);
+    l
 }
 
 /// Milliseconds.
