@@ -425,6 +425,18 @@ impl Harness {
         self.drain();
     }
 
+    /// The application closes `session`; returns what `close` said.
+    pub(crate) fn try_app_close(
+        &mut self,
+        session: SessionId,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), sockjs_core::Error> {
+        let r = self.server.close(self.now, session, code, reason);
+        self.drain();
+        r
+    }
+
     /// The server starts shutting down.
     pub(crate) fn shutdown(&mut self) {
         self.server.shutdown(self.now);

@@ -1,0 +1,369 @@
+//! Invariants over generated inputs, on the virtual clock: output does not depend on how the
+//! input bytes are split; messages reach the client in order, each once, whatever the
+//! client's reading pattern and the timers do; every opened session is closed exactly once.
+
+mod support;
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use sockjs_core::{ConnectionId, Event, Options};
+use support::{Harness, limits, ms, request_bytes, secs, ws_frame, ws_headers};
+
+/// Feeds `bytes` to a new connection of a new `/echo` server in pieces of the given sizes
+/// (cycled; all at once if empty); returns what the client received and the events.
+fn run_split(bytes: &[u8], pieces: &[usize]) -> (Vec<u8>, Vec<Event>) {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    if pieces.is_empty() {
+        h.send_bytes(c, bytes);
+    } else {
+        let mut rest = bytes;
+        for n in pieces.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (now, later) = rest.split_at((*n).min(rest.len()));
+            h.send_bytes(c, now);
+            rest = later;
+        }
+    }
+    (h.take_unread(c), h.take_events())
+}
+
+fn http_script() -> Vec<u8> {
+    let mut b = request_bytes("POST", "/echo/000/s/xhr", &[("Origin", "o")], b"");
+    b.extend(request_bytes(
+        "POST",
+        "/echo/000/s/xhr_send",
+        &[],
+        "[\"a\",\"b\u{2028}\"]".as_bytes(),
+    ));
+    b.extend(request_bytes(
+        "GET",
+        "/echo/info",
+        &[("Origin", "null")],
+        b"",
+    ));
+    b.extend(b"\r\n");
+    b.extend(request_bytes(
+        "OPTIONS",
+        "/echo/000/s/xhr",
+        &[("Access-Control-Request-Headers", "x")],
+        b"",
+    ));
+    b.extend(
+        &b"POST /echo/000/s/xhr_send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+           3\r\n[\"c\r\n2\r\n\"]\r\n0\r\n\r\n"[..],
+    );
+    b.extend(request_bytes("GET", "/echo/iframe-1.html", &[], b""));
+    b.extend(request_bytes("GET", "/echo/000/j/jsonp?c=cb", &[], b""));
+    b.extend(request_bytes("POST", "/echo/000/s/xhr", &[], b""));
+    b.extend(request_bytes("GET", "/echo", &[], b""));
+    b
+}
+
+fn websocket_script() -> Vec<u8> {
+    let mut b = request_bytes("GET", "/echo/000/w/websocket", &ws_headers("13"), b"");
+    b.extend(ws_frame(true, 1, br#"["a"]"#));
+    b.extend(ws_frame(true, 9, b"ping"));
+    b.extend(ws_frame(false, 1, b"[\"b"));
+    b.extend(ws_frame(true, 10, b""));
+    b.extend(ws_frame(true, 0, b"\"]"));
+    b.extend(ws_frame(true, 1, b""));
+    b.extend(ws_frame(true, 1, "\"\u{e9}\u{1f600}\"".as_bytes()));
+    b.extend(ws_frame(
+        true,
+        1,
+        format!("[\"{}\"]", "x".repeat(300)).as_bytes(),
+    ));
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"bye");
+    b.extend(ws_frame(true, 8, &close));
+    b
+}
+
+fn hixie_script() -> Vec<u8> {
+    let headers = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "WebSocket"),
+        ("Sec-WebSocket-Key1", "4 @1  46546xW%0l 1 5"),
+        ("Sec-WebSocket-Key2", "12998 5 Y3 1  .P00"),
+    ];
+    let mut b = request_bytes("GET", "/echo/000/x/websocket", &headers, b"");
+    b.extend(b"aaaaaaaa\x00[\"a\"]\xff\x00\"b\"\xff\xff\x00");
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn http_output_is_the_same_however_the_input_is_split(
+        pieces in proptest::collection::vec(1usize..64, 1..20)
+    ) {
+        let script = http_script();
+        let whole = run_split(&script, &[]);
+        prop_assert_eq!(run_split(&script, &pieces), whole);
+    }
+
+    #[test]
+    fn websocket_output_is_the_same_however_the_input_is_split(
+        pieces in proptest::collection::vec(1usize..32, 1..20)
+    ) {
+        for script in [websocket_script(), hixie_script()] {
+            let whole = run_split(&script, &[]);
+            prop_assert_eq!(run_split(&script, &pieces), whole);
+        }
+    }
+}
+
+#[test]
+fn the_split_scripts_do_what_they_say() {
+    let (bytes, events) = run_split(&http_script(), &[]);
+    let text = support::lossy(&bytes);
+    // The last poll waits (no application echoes), and the greeting behind it too.
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 7, "{text}");
+    assert!(text.ends_with("\r\n\r\n/**/cb(\"o\");\r\n"), "{text}");
+    assert_eq!(events.len(), 5, "{events:?}");
+    let (bytes, events) = run_split(&websocket_script(), &[]);
+    assert!(bytes.ends_with(b"\x8a\x04ping\x88\x02\x03\xe8"));
+    assert_eq!(events.len(), 6, "{events:?}");
+    let (_, events) = run_split(&hixie_script(), &[]);
+    assert_eq!(events.len(), 4, "{events:?}");
+}
+
+/// What a streaming client and its application do, one step at a time.
+#[derive(Debug, Clone)]
+enum StreamOp {
+    /// The application sends a message with this much padding.
+    Send(usize),
+    /// Time passes.
+    Advance(u64),
+    /// The client stops reading.
+    Stall,
+    /// The client reads everything again.
+    Resume,
+    /// The client reads this many bytes.
+    Read(usize),
+}
+
+fn stream_op() -> impl Strategy<Value = StreamOp> {
+    prop_oneof![
+        4 => (0usize..200).prop_map(StreamOp::Send),
+        2 => (0u64..4000).prop_map(StreamOp::Advance),
+        1 => Just(StreamOp::Stall),
+        1 => Just(StreamOp::Resume),
+        1 => (0usize..500).prop_map(StreamOp::Read),
+    ]
+}
+
+/// An `xhr_streaming` client that reconnects whenever a response ends, collecting messages.
+struct StreamClient {
+    conn: ConnectionId,
+    url: String,
+    received: Vec<String>,
+    closed: bool,
+}
+
+impl StreamClient {
+    fn reconnect(&mut self, h: &mut Harness) {
+        h.request(
+            self.conn,
+            "POST",
+            &format!("{}/xhr_streaming", self.url),
+            &[],
+            b"",
+        );
+    }
+
+    /// Reads every complete head and chunk that has arrived, reconnecting after each response.
+    fn read(&mut self, h: &mut Harness) {
+        loop {
+            if h.closed(self.conn).is_some() {
+                return;
+            }
+            if !h.unread(self.conn).is_empty() && h.unread(self.conn).starts_with(b"HTTP/") {
+                if support::parse_head(h.unread(self.conn)).is_none() {
+                    return;
+                }
+                h.read_head(self.conn);
+                continue;
+            }
+            if h.unread(self.conn).is_empty() {
+                return;
+            }
+            let Some(chunk) = h.read_chunk(self.conn) else {
+                return;
+            };
+            let chunk = String::from_utf8(chunk).unwrap();
+            if chunk.is_empty() {
+                if !self.closed {
+                    self.reconnect(h);
+                }
+            } else if chunk.starts_with("a[") {
+                let frame: Vec<String> = serde_json::from_str(&chunk[1..chunk.len() - 1]).unwrap();
+                self.received.extend(frame);
+            } else if chunk.starts_with("c[") {
+                self.closed = true;
+            } else {
+                assert!(
+                    chunk == "o\n" || chunk == "h\n" || chunk.starts_with("hhhh"),
+                    "{chunk}"
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn messages_reach_a_streaming_client_in_order_and_once(
+        ops in proptest::collection::vec(stream_op(), 1..80)
+    ) {
+        let options = Options::default()
+            .response_limit(700)
+            .heartbeat_delay(ms(1500));
+        let l = limits(|l| {
+            l.max_unflushed_bytes = 512;
+            l.max_queued_bytes = 1 << 20;
+        });
+        let mut h = Harness::with_limits(options, l);
+        let url = "/echo/000/p".to_string();
+        let conn = h.connect();
+        let mut client = StreamClient { conn, url, received: Vec::new(), closed: false };
+        client.reconnect(&mut h);
+        client.read(&mut h);
+        let session = h.opened();
+        let mut sent = Vec::new();
+        let mut session_closed = false;
+        for op in ops {
+            match op {
+                StreamOp::Send(pad) => {
+                    let text = format!("{}:{}", sent.len(), "p".repeat(pad));
+                    if h.try_app_send(session, &text).is_ok() {
+                        sent.push(text);
+                    }
+                }
+                StreamOp::Advance(t) => h.advance(ms(t)),
+                StreamOp::Stall => h.stop_reading(conn),
+                StreamOp::Resume => h.resume_reading(conn),
+                StreamOp::Read(n) => h.client_reads(conn, n),
+            }
+            for e in h.take_events() {
+                match e {
+                    Event::Closed { session: s, .. } if s == session => session_closed = true,
+                    // After a timeout the client's reconnection opens a new session.
+                    Event::Opened { .. } | Event::Closed { .. } if session_closed => {}
+                    other => prop_assert!(false, "unexpected event {:?}", other),
+                }
+            }
+            client.read(&mut h);
+            // Never reordered or duplicated, whatever has arrived so far.
+            prop_assert_eq!(&sent[..client.received.len()], &client.received[..]);
+        }
+        h.resume_reading(conn);
+        client.read(&mut h);
+        prop_assert_eq!(&sent[..client.received.len()], &client.received[..]);
+        if !session_closed {
+            // Nothing lost while the session lives.
+            prop_assert_eq!(client.received.len(), sent.len());
+        }
+    }
+}
+
+/// Steps over several sessions and transports, for the once-only close.
+#[derive(Debug, Clone)]
+enum SessionOp {
+    Poll(u8),
+    Stream(u8),
+    WebSocket,
+    Send(u8),
+    AppClose(u8),
+    DropConnection(u8),
+    Advance(u64),
+}
+
+fn session_op() -> impl Strategy<Value = SessionOp> {
+    prop_oneof![
+        (0u8..3).prop_map(SessionOp::Poll),
+        (0u8..3).prop_map(SessionOp::Stream),
+        Just(SessionOp::WebSocket),
+        (0u8..8).prop_map(SessionOp::Send),
+        (0u8..8).prop_map(SessionOp::AppClose),
+        (0u8..16).prop_map(SessionOp::DropConnection),
+        (0u64..8000).prop_map(SessionOp::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_opened_session_is_closed_exactly_once(
+        ops in proptest::collection::vec(session_op(), 1..60)
+    ) {
+        let mut h = Harness::echo();
+        let mut conns: Vec<ConnectionId> = Vec::new();
+        let mut sessions = Vec::new();
+        let mut closes: HashMap<sockjs_core::SessionId, usize> = HashMap::new();
+        let mut record = |h: &mut Harness, sessions: &mut Vec<_>| {
+            for e in h.take_events() {
+                match e {
+                    Event::Opened { session, .. } => sessions.push(session),
+                    Event::Closed { session, .. } => *closes.entry(session).or_default() += 1,
+                    Event::Message { .. } => {}
+                }
+            }
+        };
+        for op in ops {
+            match op {
+                SessionOp::Poll(id) => {
+                    let c = h.connect();
+                    h.request(c, "POST", &format!("/echo/0/{id}/xhr"), &[], b"");
+                    conns.push(c);
+                }
+                SessionOp::Stream(id) => {
+                    let c = h.connect();
+                    h.request(c, "GET", &format!("/echo/0/{id}/eventsource"), &[], b"");
+                    conns.push(c);
+                }
+                SessionOp::WebSocket => {
+                    let c = h.ws_connect("/echo/0/w/websocket");
+                    conns.push(c);
+                }
+                SessionOp::Send(i) => {
+                    if let Some(&s) = sessions.get(i as usize) {
+                        let _ = h.try_app_send(s, "m");
+                    }
+                }
+                SessionOp::AppClose(i) => {
+                    if let Some(&s) = sessions.get(i as usize) {
+                        let _ = h.try_app_close(s, 3000, "bye");
+                    }
+                }
+                SessionOp::DropConnection(i) => {
+                    if let Some(&c) = conns.get(i as usize)
+                        && h.closed(c).is_none()
+                    {
+                        h.client_closes(c);
+                    }
+                }
+                SessionOp::Advance(t) => h.advance(ms(t)),
+            }
+            record(&mut h, &mut sessions);
+        }
+        h.shutdown();
+        record(&mut h, &mut sessions);
+        h.advance(secs(3600));
+        record(&mut h, &mut sessions);
+        for s in &sessions {
+            prop_assert_eq!(closes.get(s).copied(), Some(1), "{} of {:?}", s, sessions);
+        }
+        prop_assert_eq!(closes.len(), sessions.len());
+        prop_assert_eq!(h.server.session_count(), 0);
+        prop_assert_eq!(h.server.connection_count(), 0);
+    }
+}
