@@ -39,7 +39,16 @@ export async function launchBrowser(executablePath = process.env.CHROMIUM || '/u
   // playwright-core gives the browser a fresh temporary profile (--user-data-dir) of its own
   // and removes it on close; it refuses a --user-data-dir argument from us. Each scenario
   // also gets its own incognito-like context.
-  const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+  // Signals are run.mjs's to handle: it stops the browser along with everything else.
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 30000,
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+  });
   return {
     browser,
     version: browser.version(),

@@ -1,6 +1,5 @@
 // Runs the scenarios in this Node process with sockjs-client's Node transports: the fast loop,
-// no browser. Scenarios run one after another, so an error thrown from inside sockjs-client
-// (outside any promise) is charged to the scenario that was running.
+// no browser.
 import { createRequire } from 'node:module';
 import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +26,8 @@ function probeWebSocket(url, ctx) {
         'Sec-WebSocket-Version': '13',
       },
     });
-    const timer = setTimeout(() => finish(false, 'no answer within 5 s'), Math.min(5000, ctx.timeoutMs));
+    const waitMs = Math.min(5000, ctx.timeoutMs);
+    const timer = setTimeout(() => finish(false, `no answer within ${waitMs} ms`), waitMs);
     function finish(refused, detail) {
       clearTimeout(timer);
       req.destroy();
@@ -43,29 +43,45 @@ function probeWebSocket(url, ctx) {
   });
 }
 
-// Runs every (transport, scenario) pair against `server` ({ ready(), base() }); calls
-// `onResult` for each.
-export async function runNodeScenarios({ server, transports, scenarios, timeoutMs, onResult }) {
-  let stray = [];
-  const onStray = (e) => stray.push(String(e && e.stack ? e.stack.split('\n')[0] : e));
+// Runs every (transport, scenario) pair against `server` ({ ready(), base() }), `concurrency`
+// at a time; calls `onResult` for each.
+export async function runNodeScenarios({ server, transports, scenarios, timeoutMs, concurrency, onResult }) {
+  // An error thrown inside sockjs-client outside any promise is charged to every scenario
+  // running at that moment.
+  const running = new Set();
+  const onStray = (e) => {
+    const what = String(e && e.stack ? e.stack.split('\n')[0] : e);
+    for (const job of running) {
+      job.stray.push(what);
+    }
+  };
   process.on('uncaughtException', onStray);
   process.on('unhandledRejection', onStray);
-  try {
-    for (const transport of transports) {
-      for (const scenario of scenarios) {
-        await server.ready();
-        stray = [];
-        const started = Date.now();
-        const r = await runScenario(SockJS, { base: server.base(), transport, scenario, timeoutMs, probeWebSocket });
-        // Let the clients' close handshakes run before the next scenario starts.
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        if (stray.length) {
-          r.ok = false;
-          r.detail = `uncaught in sockjs-client: ${stray.join('; ')} | ${r.detail}`;
-        }
-        onResult({ side: 'node', transport, scenario, startedAt: started, ms: Date.now() - started, ...r });
-      }
+  const queue = [];
+  for (const transport of transports) {
+    for (const scenario of scenarios) {
+      queue.push({ transport, scenario, stray: [] });
     }
+  }
+  const worker = async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      await server.ready();
+      running.add(job);
+      const started = Date.now();
+      const { transport, scenario } = job;
+      const r = await runScenario(SockJS, { base: server.base(), transport, scenario, timeoutMs, probeWebSocket });
+      // Let the clients' close handshakes run before charging stray errors.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running.delete(job);
+      if (job.stray.length) {
+        r.ok = false;
+        r.detail = `uncaught in sockjs-client: ${job.stray.join('; ')} | ${r.detail}`;
+      }
+      onResult({ side: 'node', transport, scenario, startedAt: started, ms: Date.now() - started, ...r });
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
   } finally {
     process.off('uncaughtException', onStray);
     process.off('unhandledRejection', onStray);

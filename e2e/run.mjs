@@ -88,8 +88,9 @@ const allTransports = [...new Set([...NODE_TRANSPORTS, ...BROWSER_TRANSPORTS])];
 const wantedTransports = list(transportFilter, allTransports);
 const nodeTransports = NODE_TRANSPORTS.filter((t) => wantedTransports.includes(t));
 const browserTransports = BROWSER_TRANSPORTS.filter((t) => wantedTransports.includes(t));
-const timeoutMs = number('E2E_TIMEOUT_MS', 20000);
+const timeoutMs = number('E2E_TIMEOUT_MS', 15000);
 const concurrency = number('E2E_CONCURRENCY', 3);
+const nodeConcurrency = number('E2E_NODE_CONCURRENCY', 3);
 const startTimeoutMs = number('E2E_START_TIMEOUT_MS', 30000);
 const totalTimeoutMs = number('E2E_TOTAL_TIMEOUT_MS', 20 * 60 * 1000);
 const skipUnavailable = settings.E2E_SKIP_UNAVAILABLE === '1';
@@ -121,20 +122,30 @@ async function stopChild(child) {
   started.delete(child);
 }
 
+let shuttingDown = false;
+
 async function cleanupAll() {
-  for (const child of [...started]) {
-    await stopChild(child);
+  shuttingDown = true;
+  while (started.size) {
+    await stopChild([...started][0]);
   }
   for (const c of cleanups.splice(0).reverse()) {
     await c().catch(() => {});
   }
 }
 
+let interrupted = null;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, async () => {
+  process.on(sig, () => {
+    if (interrupted) {
+      return;
+    }
     console.error(`\n${sig}: stopping what this run started`);
-    await cleanupAll();
-    process.exit(130);
+    interrupted = (async () => {
+      await cleanupAll();
+      console.log('interrupted: 0 passed, 1 failed');
+      process.exit(130);
+    })();
   });
 }
 const watchdog = setTimeout(async () => {
@@ -181,6 +192,9 @@ function tail(file, lines = 20) {
 // Starts `command` (argv array, or a shell string) in its own process group and waits until
 // GET {base}/echo/info answers 200. Resolves to { base, child, log } or throws with the reason.
 async function startServer(label, command, env) {
+  if (shuttingDown) {
+    throw new Error('the run is stopping');
+  }
   logDir = logDir || mkdtempSync(path.join(tmpdir(), 'sockjs-e2e-'));
   const log = path.join(logDir, `server-${label}.log`);
   const fd = openSync(log, 'w');
@@ -243,7 +257,7 @@ class ManagedServer {
   }
 
   onExit(s, code, signal) {
-    if (this.stopping || s.child !== this.child) {
+    if (this.stopping || shuttingDown || s.child !== this.child) {
       return;
     }
     const how = `server pid ${s.child.pid} exited (${signal || `code ${code}`})`;
@@ -312,6 +326,7 @@ function record(target, r) {
       r.detail = `server down: ${currentServer.down} | ${r.detail}`;
     }
   }
+  r.detail = String(r.detail ?? '').replace(/\s*\n\s*/g, ' / ');
   const status = r.status || (r.ok ? 'pass' : 'fail');
   results.push({ target, ...r, status });
   if (settings.E2E_QUIET !== '1' || status === 'fail') {
@@ -346,6 +361,10 @@ function printSummary() {
         rows.push(row);
       }
     }
+    const deaths = results.filter((x) => x.target === target && x.side === 'server').length;
+    if (deaths) {
+      rows.push([target, 'server', 'process', `DIED x${deaths}`, ...scenarios.slice(1).map(() => '')]);
+    }
   }
   const head = ['runtime', 'side', 'transport', ...scenarios];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -370,7 +389,7 @@ function printSummary() {
 async function runAgainst(target, server, pages, browserHandle) {
   if (sides.includes('node') && nodeTransports.length) {
     const t0 = Date.now();
-    await runNodeScenarios({ server, transports: nodeTransports, scenarios, timeoutMs, onResult: (r) => record(target, r) });
+    await runNodeScenarios({ server, transports: nodeTransports, scenarios, timeoutMs, concurrency: nodeConcurrency, onResult: (r) => record(target, r) });
     console.log(`[${target}] node scenarios took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   if (sides.includes('browser') && browserTransports.length) {
@@ -486,8 +505,13 @@ let exitCode = 0;
 try {
   await main();
 } catch (e) {
-  console.error(`run failed: ${e.stack || e}`);
-  results.push({ target: 'run', side: '-', transport: '-', scenario: '-', status: 'fail', detail: String(e.message) });
+  if (!interrupted) {
+    console.error(`run failed: ${e.stack || e}`);
+    results.push({ target: 'run', side: '-', transport: '-', scenario: '-', status: 'fail', detail: String(e.message) });
+  }
+}
+if (interrupted) {
+  await interrupted; // exits
 }
 await cleanupAll();
 printSummary();

@@ -460,7 +460,11 @@
       ]);
       result = { ok: true, detail };
     } catch (e) {
-      result = { ok: false, detail: e instanceof Failure ? e.message : 'error: ' + (e && e.stack ? e.stack : e) };
+      const where = e && e.stack ? String(e.stack).split('\n')[1] : '';
+      result = {
+        ok: false,
+        detail: e instanceof Failure ? e.message : 'error: ' + (e && e.name ? e.name + ': ' + e.message : e) + (where ? ' (' + where.trim() + ')' : ''),
+      };
     }
     clearTimeout(timer);
     result.used = ctx.clients.length ? ctx.clients[0].used : null;
