@@ -63,7 +63,9 @@ async fn read_loop(
             }
             _ = signals.stop_reading.notified() => {
                 driver.forget(id);
-                linger(&read).await;
+                if !signals.aborted.load(Ordering::SeqCst) {
+                    linger(&read).await;
+                }
                 driver.connection_closed();
                 return;
             }
@@ -86,7 +88,14 @@ async fn read_loop(
                 // The application is behind on these sessions: stop reading this client
                 // until it catches up.
                 for session in backlogged {
-                    session.wait_drained(driver.max_inbound_bytes).await;
+                    tokio::select! {
+                        _ = session.wait_drained(driver.max_inbound_bytes) => {}
+                        // The writer finished (the server closed the connection): stop now.
+                        _ = signals.stop_reading.notified() => {
+                            signals.stop_reading.notify_one();
+                            break;
+                        }
+                    }
                 }
             }
             ReadOutcome::Again => {}

@@ -26,6 +26,8 @@ pub(crate) enum WriterCommand {
 pub(crate) struct ConnSignals {
     /// The core aborted the connection: the writer drops what it has.
     pub(crate) abort: Notify,
+    /// Set with `abort`: the reader does not linger.
+    pub(crate) aborted: std::sync::atomic::AtomicBool,
     /// The writer has finished: the reader stops.
     pub(crate) stop_reading: Notify,
 }
@@ -34,8 +36,16 @@ impl ConnSignals {
     pub(crate) fn new() -> Self {
         ConnSignals {
             abort: Notify::new(),
+            aborted: std::sync::atomic::AtomicBool::new(false),
             stop_reading: Notify::new(),
         }
+    }
+
+    /// Ends the connection now: the writer drops what it has, the reader stops at once.
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        self.abort.notify_one();
+        self.stop_reading.notify_one();
     }
 }
 
@@ -111,10 +121,15 @@ impl Driver {
             self.drain(&mut state, &mut actions);
             r
         };
+        (result, Self::perform(actions))
+    }
+
+    /// Starts the handlers of sessions that opened; hands back what the caller must wait on.
+    fn perform(mut actions: Actions) -> Actions {
         for (handler, session) in actions.spawn.drain(..) {
             tokio::spawn(handler(session));
         }
-        (result, actions)
+        actions
     }
 
     /// Registers a new connection's writer channel and signals with the core.
@@ -126,11 +141,23 @@ impl Driver {
     ) -> ConnectionId {
         let now = Instant::now();
         let mut actions = Actions::default();
-        let mut state = self.lock();
-        let id = state.server.accept(now, peer);
-        state.conns.insert(id, ConnEntry { tx, signals });
-        self.drain(&mut state, &mut actions);
+        let id = {
+            let mut state = self.lock();
+            let id = state.server.accept(now, peer);
+            state.conns.insert(id, ConnEntry { tx, signals });
+            self.drain(&mut state, &mut actions);
+            id
+        };
+        Self::perform(actions);
         id
+    }
+
+    /// Ends every connection still open at once (after the shutdown timeout).
+    pub(crate) fn abort_all(&self) {
+        let state = self.lock();
+        for entry in state.conns.values() {
+            entry.signals.abort();
+        }
     }
 
     fn drain(self: &Arc<Self>, state: &mut CoreState, actions: &mut Actions) {
@@ -138,7 +165,7 @@ impl Driver {
             let done = t.after != After::KeepOpen;
             if let Some(entry) = state.conns.get(&t.connection) {
                 if t.after == After::Abort {
-                    entry.signals.abort.notify_one();
+                    entry.signals.abort();
                 } else {
                     let _ = entry.tx.send(WriterCommand::Data(t.data, t.after));
                 }
@@ -165,10 +192,10 @@ impl Driver {
                     }
                 }
                 Event::Message { session, text } => {
-                    if let Some(shared) = state.sessions.get(&session) {
-                        if shared.deliver(text) > self.max_inbound_bytes {
-                            actions.backlogged.push(shared.clone());
-                        }
+                    if let Some(shared) = state.sessions.get(&session)
+                        && shared.deliver(text) > self.max_inbound_bytes
+                    {
+                        actions.backlogged.push(shared.clone());
                     }
                 }
                 Event::Closed { session, reason } => {
@@ -208,11 +235,6 @@ impl Driver {
                 None => self.timer.notified().await,
             }
         }
-    }
-
-    /// For shutdown: sessions still open, to close.
-    pub(crate) fn session_count(&self) -> usize {
-        self.lock().server.session_count()
     }
 
     /// The reader is done with a connection: the core forgets it and its writer's channel

@@ -146,7 +146,8 @@ impl Server {
 
     /// Serves until [`ServerHandle::shutdown`] is called, then shuts down gracefully.
     pub async fn run(mut self) -> io::Result<()> {
-        let timer = tokio::spawn(self.driver.clone().run_timer());
+        // Aborted however `run` ends, even if its future is dropped.
+        let _timer = AbortOnDrop(tokio::spawn(self.driver.clone().run_timer()));
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -171,11 +172,11 @@ impl Server {
                 break;
             }
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                // Out of time: whatever is still open ends now.
+                self.driver.abort_all();
                 break;
             }
         }
-        timer.abort();
-        let _ = self.driver.session_count();
         Ok(())
     }
 }
@@ -193,4 +194,13 @@ fn random_u32() -> u32 {
     );
     let v = h.finish();
     (v ^ (v >> 32)) as u32
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

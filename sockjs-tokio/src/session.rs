@@ -50,17 +50,15 @@ impl SessionShared {
     /// Hands a message to the application; returns the bytes now waiting.
     pub(crate) fn deliver(&self, text: String) -> usize {
         let len = text.len();
-        let sent = self
-            .sender
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|tx| tx.send(text).is_ok());
-        if sent {
-            self.inbound.fetch_add(len, Ordering::SeqCst) + len
-        } else {
-            0
+        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = sender.as_ref() else { return 0 };
+        // Counted before sending, so the application can never take it before it is counted.
+        let waiting = self.inbound.fetch_add(len, Ordering::SeqCst) + len;
+        if tx.send(text).is_err() {
+            self.inbound.fetch_sub(len, Ordering::SeqCst);
+            return 0;
         }
+        waiting
     }
 
     /// The session is closed: no more messages after those already delivered.
