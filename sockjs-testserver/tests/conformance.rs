@@ -487,4 +487,4 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(tokio => "tokio");
+conformance!(tokio => "tokio", async_std => "async-std", smol => "smol");
