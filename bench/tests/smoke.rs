@@ -90,9 +90,13 @@ fn ws_echo_against_raw_ws() {
         assert!(num(&r, "p50_us") > 0.0, "{r}");
         assert!(num(&r, "server_cpu_s") >= 0.0, "{r}");
         if rate != "0" {
-            // Fixed offered load: the rate is met to within a quarter even on a busy machine.
+            // Paced, not saturating: never much above the offered 2000/s. On a busy machine
+            // echoes come late and ticks that find the window full are skipped, but the
+            // ticks themselves keep coming.
             let t = num(&r, "throughput");
-            assert!((1500.0..2500.0).contains(&t), "{r}");
+            assert!(t > 0.0 && t < 2400.0, "{r}");
+            let ticks = (num(&r, "messages") + num(&r, "skipped")) / num(&r, "measured_s");
+            assert!(ticks > 1000.0, "{r}");
         }
     }
 }
