@@ -68,7 +68,7 @@ async function runOne(browser, { server, pageOrigin, transport, scenario, timeou
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
     page.on('console', (m) => {
-      if (m.type() === 'error') {
+      if (m.type() === 'error' && !/\/favicon\.ico$/.test(m.location().url || '')) {
         pageErrors.push(`console: ${m.text()}`);
       }
     });

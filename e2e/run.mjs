@@ -347,7 +347,7 @@ function recordAll(target, status, detail) {
 }
 
 function printSummary() {
-  const cell = { pass: 'ok', fail: 'FAIL', skip: 'skip' };
+  const cell = { pass: 'pass', fail: 'FAIL', skip: 'skip' };
   const rows = [];
   const targets = [...new Set(results.map((r) => r.target))];
   for (const target of targets) {

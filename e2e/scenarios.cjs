@@ -119,9 +119,10 @@
     return SCENARIOS[scenario].websocket ? 'websocket' : 'xhr-streaming';
   }
 
+  // A message as readable ASCII for a report: JSON-quoted, everything else as \uXXXX.
   function show(s, max) {
     const limit = max || 60;
-    const q = JSON.stringify(s);
+    const q = JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
     return q.length > limit ? q.slice(0, limit) + '...(' + s.length + ' units)' : q;
   }
 
