@@ -133,6 +133,23 @@ fn client_that_stops_reading_gets_no_frames_past_max_unflushed_then_the_queue_fi
 }
 
 #[test]
+fn client_stalled_after_its_queue_filled_is_aborted_without_a_second_close() {
+    let mut h = Harness::with_limits(Options::default(), small_buffers());
+    let c = h.open_streaming(&session_url("s"));
+    h.chunk(c);
+    let s = h.opened();
+    h.stop_reading(c);
+    while h.try_app_send(s, &"m".repeat(1000)).is_ok() {}
+    assert_eq!(h.take_events(), [closed(s, CloseReason::QueueFull)]);
+    h.advance(secs(30));
+    assert_eq!(h.closed(c), Some(After::Abort));
+    assert!(h.take_events().is_empty());
+    assert_eq!(h.server.connection_count(), 0);
+    h.advance(secs(5));
+    assert_eq!(h.server.session_count(), 0);
+}
+
+#[test]
 fn queued_messages_flow_again_in_one_frame_when_the_client_catches_up() {
     let mut h = Harness::with_limits(Options::default(), small_buffers());
     let c = h.open_streaming(&session_url("s"));

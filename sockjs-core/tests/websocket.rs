@@ -328,6 +328,51 @@ fn unmasked_client_frames_and_oversized_frames_close() {
 }
 
 #[test]
+fn fragmented_messages_past_max_message_size_close_with_1009() {
+    let l = limits(|l| l.max_message_size = 16);
+    let mut h = Harness::with_limits(Options::default(), l);
+    let (c, s) = open(&mut h);
+    let mut bytes = ws_frame(false, 1, b"[\"0123456");
+    bytes.extend(ws_frame(true, 0, b"789ab\"]"));
+    h.send_bytes(c, &bytes);
+    assert_eq!(h.messages(s), ["0123456789ab"]);
+    let mut bytes = ws_frame(false, 1, b"[\"0123456");
+    bytes.extend(ws_frame(true, 0, b"789abc\"]"));
+    h.send_bytes(c, &bytes);
+    assert_eq!(h.ws_read_all(c), [WsFrame::close(1009, "message too big")]);
+    assert_eq!(h.closed(c), Some(After::Close));
+    assert_eq!(
+        h.take_events(),
+        [closed(s, CloseReason::ProtocolError("message too big"))]
+    );
+}
+
+#[test]
+fn allowed_origins_refuse_websockets_from_other_origins() {
+    let mut h = Harness::with_options(Options::default().allowed_origins(["http://good"]));
+    for path in [WS_URL, "/echo/websocket"] {
+        let c = h.connect();
+        let mut headers = ws_headers("13");
+        headers.push(("Origin", "http://evil"));
+        h.request(c, "GET", path, &headers, b"");
+        let r = h.read_response(c);
+        assert_eq!((r.status, r.text()), (403, "Origin not allowed"), "{path}");
+        let c = h.connect();
+        let mut headers = hixie_headers();
+        headers.retain(|(n, _)| *n != "Origin");
+        headers.push(("Origin", "http://evil"));
+        h.request(c, "GET", path, &headers, b"");
+        assert_eq!(h.read_response(c).status, 403, "hixie {path}");
+    }
+    assert_eq!(h.server.session_count(), 0);
+    let c = h.connect();
+    let mut headers = ws_headers("13");
+    headers.push(("Origin", "http://good"));
+    h.request(c, "GET", WS_URL, &headers, b"");
+    assert_eq!(h.read_head(c).status, 101);
+}
+
+#[test]
 fn ping_is_answered_with_pong() {
     let mut h = Harness::echo();
     let (c, _) = open(&mut h);
