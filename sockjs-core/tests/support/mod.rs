@@ -180,7 +180,7 @@ impl Harness {
     /// A server for `config`, at the start of virtual time.
     pub(crate) fn new(config: Config) -> Self {
         let start = Instant::now();
-        let wall = UNIX_EPOCH + Duration::from_secs(WALL_CLOCK_SECS);
+        let wall = Harness::wall_clock();
         let mut counter = 0u32;
         let entropy = Box::new(move || {
             counter += 1;
