@@ -117,9 +117,16 @@ async function stopChild(child) {
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     clearTimeout(timer);
   }
-  // Children of a shell command that outlived it share its group id.
-  killGroup(child, 'SIGKILL');
   started.delete(child);
+}
+
+// Spawns `file args` as the leader of a new process group, remembered in `started`. When the
+// leader exits, whatever it left in its group (children of a shell command) is killed at once.
+function spawnGroup(file, args, options) {
+  const child = spawn(file, args, { ...options, detached: true });
+  started.add(child);
+  child.once('exit', () => killGroup(child, 'SIGKILL'));
+  return child;
 }
 
 let shuttingDown = false;
@@ -148,13 +155,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     })();
   });
 }
-const watchdog = setTimeout(async () => {
-  console.error(`\nthe whole run exceeded E2E_TOTAL_TIMEOUT_MS=${totalTimeoutMs}; stopping`);
-  await cleanupAll();
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}, totalTimeoutMs);
-watchdog.unref();
 
 // ---- servers ----
 
@@ -199,9 +199,8 @@ async function startServer(label, command, env) {
   const log = path.join(logDir, `server-${label}.log`);
   const fd = openSync(log, 'w');
   const [file, args] = typeof command === 'string' ? ['/bin/sh', ['-c', command]] : [command[0], command.slice(1)];
-  const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  const child = spawnGroup(file, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
   closeSync(fd);
-  started.add(child);
   let spawnError = null;
   child.on('error', (e) => {
     spawnError = e;
@@ -501,29 +500,42 @@ async function main() {
   console.log(`\ntotal time ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-let exitCode = 0;
+// Stops everything, prints the summary and the closing count line, and exits.
+let finishing = null;
+function finish() {
+  finishing = finishing || finishOnce();
+  return finishing;
+}
+async function finishOnce() {
+  await cleanupAll();
+  printSummary();
+  const count = (st) => results.filter((r) => r.status === st).length;
+  const [passed, failed, skipped] = [count('pass'), count('fail'), count('skip')];
+  if (logDir && !failed) {
+    rmSync(logDir, { recursive: true, force: true });
+  } else if (logDir) {
+    console.log(`server logs: ${logDir}`);
+  }
+  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  process.exit(failed || !passed ? 1 : 0);
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`\nthe whole run exceeded E2E_TOTAL_TIMEOUT_MS=${totalTimeoutMs}; stopping`);
+  results.push({ target: 'run', side: '-', transport: '-', scenario: '-', status: 'fail', detail: `exceeded E2E_TOTAL_TIMEOUT_MS=${totalTimeoutMs}` });
+  finish();
+}, totalTimeoutMs);
+watchdog.unref();
+
 try {
   await main();
 } catch (e) {
-  if (!interrupted) {
-    console.error(`run failed: ${e.stack || e}`);
+  if (!interrupted && !finishing) {
+    console.error(`run failed: ${String(e.stack || e).split('\n').slice(0, 12).join('\n')}`);
     results.push({ target: 'run', side: '-', transport: '-', scenario: '-', status: 'fail', detail: String(e.message) });
   }
 }
 if (interrupted) {
   await interrupted; // exits
 }
-await cleanupAll();
-printSummary();
-const count = (s) => results.filter((r) => r.status === s).length;
-const [passed, failed, skipped] = [count('pass'), count('fail'), count('skip')];
-if (failed || !passed) {
-  exitCode = 1;
-}
-if (logDir && !failed) {
-  rmSync(logDir, { recursive: true, force: true });
-} else if (logDir) {
-  console.log(`server logs: ${logDir}`);
-}
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(exitCode);
+await finish();
