@@ -17,7 +17,11 @@ struct Slot<T> {
 
 impl<T> Arena<T> {
     pub(crate) fn new() -> Self {
-        Arena { slots: Vec::new(), free: Vec::new(), len: 0 }
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -33,13 +37,18 @@ impl<T> Arena<T> {
             (u64::from(slot.generation) << 32) | u64::from(index)
         } else {
             let index = self.slots.len() as u32;
-            self.slots.push(Slot { generation: 1, value: Some(value) });
+            self.slots.push(Slot {
+                generation: 1,
+                value: Some(value),
+            });
             (1u64 << 32) | u64::from(index)
         }
     }
 
     fn slot(&self, id: u64) -> Option<&Slot<T>> {
-        self.slots.get((id & 0xffff_ffff) as usize).filter(|s| u64::from(s.generation) == id >> 32)
+        self.slots
+            .get((id & 0xffff_ffff) as usize)
+            .filter(|s| u64::from(s.generation) == id >> 32)
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<&T> {

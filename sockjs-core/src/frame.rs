@@ -21,8 +21,9 @@ pub fn quote_message(text: &str) -> Bytes {
 
 /// The length of the `a[...]` frame holding `messages` (quoted literals).
 pub fn array_frame_len<'a>(messages: impl IntoIterator<Item = &'a Bytes>) -> usize {
-    let (count, bytes) =
-        messages.into_iter().fold((0usize, 0usize), |(c, b), m| (c + 1, b + m.len()));
+    let (count, bytes) = messages
+        .into_iter()
+        .fold((0usize, 0usize), |(c, b), m| (c + 1, b + m.len()));
     3 + bytes + count.saturating_sub(1)
 }
 
@@ -156,8 +157,16 @@ pub fn write_script_string(out: &mut BytesMut, frame: &[u8]) {
             0x0c => (Some(Escape::Short(b'f')), 1),
             0x0d => (Some(Escape::Short(b'r')), 1),
             0x00..=0x1f | b'<' | b'>' | b'&' => (Some(Escape::Unit(b as u16, 1)), 1),
-            0xe2 if frame.get(i + 1) == Some(&0x80) && matches!(frame.get(i + 2), Some(0xa8 | 0xa9)) => {
-                (Some(Escape::Unit(if frame[i + 2] == 0xa8 { 0x2028 } else { 0x2029 }, 3)), 3)
+            0xe2 if frame.get(i + 1) == Some(&0x80)
+                && matches!(frame.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                (
+                    Some(Escape::Unit(
+                        if frame[i + 2] == 0xa8 { 0x2028 } else { 0x2029 },
+                        3,
+                    )),
+                    3,
+                )
             }
             _ => (None, 1),
         };
@@ -219,9 +228,18 @@ mod tests {
 
     #[test]
     fn sockjs_ranges_are_escaped_lowercase() {
-        assert_eq!(q("\u{200b}\u{200c}\u{200f}\u{2010}"), "\"\u{200b}\\u200c\\u200f\u{2010}\"");
-        assert_eq!(q("\u{2027}\u{2028}\u{202f}\u{2030}"), "\"\u{2027}\\u2028\\u202f\u{2030}\"");
-        assert_eq!(q("\u{205f}\u{2060}\u{206f}\u{2070}"), "\"\u{205f}\\u2060\\u206f\u{2070}\"");
+        assert_eq!(
+            q("\u{200b}\u{200c}\u{200f}\u{2010}"),
+            "\"\u{200b}\\u200c\\u200f\u{2010}\""
+        );
+        assert_eq!(
+            q("\u{2027}\u{2028}\u{202f}\u{2030}"),
+            "\"\u{2027}\\u2028\\u202f\u{2030}\""
+        );
+        assert_eq!(
+            q("\u{205f}\u{2060}\u{206f}\u{2070}"),
+            "\"\u{205f}\\u2060\\u206f\u{2070}\""
+        );
         assert_eq!(q("\u{ffef}\u{fff0}\u{ffff}"), "\"\u{ffef}\\ufff0\\uffff\"");
         assert_eq!(q("\u{feff}"), "\"\u{feff}\"");
     }
@@ -229,7 +247,10 @@ mod tests {
     #[test]
     fn astral_characters_become_escaped_surrogate_pairs() {
         assert_eq!(q("\u{1f600}"), r#""\ud83d\ude00""#);
-        assert_eq!(q("x\u{10000}y\u{10ffff}"), r#""x\ud800\udc00y\udbff\udfff""#);
+        assert_eq!(
+            q("x\u{10000}y\u{10ffff}"),
+            r#""x\ud800\udc00y\udbff\udfff""#
+        );
     }
 
     #[test]
@@ -238,7 +259,9 @@ mod tests {
         let mut input = String::new();
         let mut expected = String::from("\"");
         for cp in 255u32..65536 {
-            let Some(c) = char::from_u32(cp) else { continue };
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
             let esc = (0x200c..=0x200f).contains(&cp)
                 || (0x2028..=0x202f).contains(&cp)
                 || (0x2060..=0x206f).contains(&cp)
@@ -272,7 +295,10 @@ mod tests {
         assert_eq!(&out[..], b"a[]");
         assert_eq!(array_frame_len([]), 3);
         assert_eq!(&close_frame(3000, "Go away!")[..], br#"c[3000,"Go away!"]"#);
-        assert_eq!(&close_frame(1002, "a\"\u{2028}")[..], br#"c[1002,"a\"\u2028"]"#);
+        assert_eq!(
+            &close_frame(1002, "a\"\u{2028}")[..],
+            br#"c[1002,"a\"\u2028"]"#
+        );
     }
 
     #[test]
@@ -281,7 +307,10 @@ mod tests {
         write_script_string(&mut out, br#"a["x"]"#);
         assert_eq!(&out[..], br#""a[\"x\"]""#);
         let mut out = BytesMut::new();
-        write_script_string(&mut out, "a[\"</script><b>&\u{2028}\u{2029}\\\"]".as_bytes());
+        write_script_string(
+            &mut out,
+            "a[\"</script><b>&\u{2028}\u{2029}\\\"]".as_bytes(),
+        );
         assert_eq!(
             &out[..],
             br#""a[\"\u003c/script\u003e\u003cb\u003e\u0026\u2028\u2029\\\"]""#

@@ -29,7 +29,9 @@ pub(crate) struct ResponseContext {
 impl ResponseContext {
     pub(crate) fn new(req: &Request) -> Self {
         let find = |name: &str| {
-            req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            req.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
         };
         let jsessionid = req
             .headers
@@ -102,5 +104,8 @@ impl ResponseContext {
 /// Caching for a year: `Cache-Control` and `Expires` (`now_unix` is the wall clock).
 pub(crate) fn cache_for_year(head: &mut ResponseHead<'_>, now_unix: u64) {
     head.header("Cache-Control", "public, max-age=31536000");
-    head.header("Expires", crate::http::date::http_date(now_unix + YEAR_SECS));
+    head.header(
+        "Expires",
+        crate::http::date::http_date(now_unix + YEAR_SECS),
+    );
 }

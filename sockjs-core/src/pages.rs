@@ -62,7 +62,10 @@ impl IframePage {
             etag.push_str(&format!("{b:02x}"));
         }
         etag.push('"');
-        IframePage { body: Bytes::from(body), etag: Bytes::from(etag) }
+        IframePage {
+            body: Bytes::from(body),
+            etag: Bytes::from(etag),
+        }
     }
 }
 
@@ -85,6 +88,10 @@ mod tests {
         // The same page gets the same ETag as any other implementation serving it.
         assert_eq!(&p.etag[..], b"\"4f732408563f2492d07dcf51cf0a56a0\"");
         let escaped = IframePage::new("x\"><script>");
-        assert!(std::str::from_utf8(&escaped.body).unwrap().contains("src=\"x&quot;&gt;&lt;script&gt;\""));
+        assert!(
+            std::str::from_utf8(&escaped.body)
+                .unwrap()
+                .contains("src=\"x&quot;&gt;&lt;script&gt;\"")
+        );
     }
 }

@@ -57,7 +57,11 @@ pub fn parse_websocket_message(input: &[u8]) -> Result<Vec<String>, PayloadError
     }
     let mut p = Parser { s: input, i: 0 };
     p.ws();
-    let out = if p.peek() == Some(b'[') { p.array()? } else { vec![p.string()?] };
+    let out = if p.peek() == Some(b'[') {
+        p.array()?
+    } else {
+        vec![p.string()?]
+    };
     p.ws();
     if p.i != input.len() {
         return Err(PayloadError::Broken);
@@ -165,7 +169,8 @@ impl Parser<'_> {
                         };
                         match low {
                             Some(l @ 0xdc00..=0xdfff) => {
-                                let cp = 0x10000 + ((u as u32 - 0xd800) << 10) + (l as u32 - 0xdc00);
+                                let cp =
+                                    0x10000 + ((u as u32 - 0xd800) << 10) + (l as u32 - 0xdc00);
                                 char::from_u32(cp).unwrap_or('\u{fffd}')
                             }
                             _ => {
@@ -212,13 +217,29 @@ mod tests {
     #[test]
     fn arrays() {
         assert_eq!(parse_array(br#"["a"]"#), Ok(vec!["a".to_string()]));
-        assert_eq!(parse_array(b" [ \"a\" , \"b\" ] \n"), Ok(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            parse_array(b" [ \"a\" , \"b\" ] \n"),
+            Ok(vec!["a".into(), "b".into()])
+        );
         assert_eq!(parse_array(b"[]"), Ok(vec![]));
         assert_eq!(parse_array(b""), Err(PayloadError::Empty));
         for bad in [
-            &b"[\"x"[..], b"[", b"[1]", b"[null]", b"{}", b"\"x\"", b"null", b"[\"a\",]",
-            b"[\"a\" \"b\"]", b"[\"a\"]x", b"[\"\x01\"]", b"[\"\\x\"]", b"[\"\\u12\"]", b" ",
-            b"[[\"a\"]]", b"[\"\xff\"]",
+            &b"[\"x"[..],
+            b"[",
+            b"[1]",
+            b"[null]",
+            b"{}",
+            b"\"x\"",
+            b"null",
+            b"[\"a\",]",
+            b"[\"a\" \"b\"]",
+            b"[\"a\"]x",
+            b"[\"\x01\"]",
+            b"[\"\\x\"]",
+            b"[\"\\u12\"]",
+            b" ",
+            b"[[\"a\"]]",
+            b"[\"\xff\"]",
         ] {
             assert_eq!(parse_array(bad), Err(PayloadError::Broken), "{:?}", bad);
         }
@@ -233,7 +254,11 @@ mod tests {
         // Lone surrogates become U+FFFD, and do not swallow what follows.
         assert_eq!(
             parse_array(br#"["\ud800x","\udc00","\ud800\u0041"]"#),
-            Ok(vec!["\u{fffd}x".into(), "\u{fffd}".into(), "\u{fffd}A".into()])
+            Ok(vec![
+                "\u{fffd}x".into(),
+                "\u{fffd}".into(),
+                "\u{fffd}A".into()
+            ])
         );
     }
 
@@ -241,9 +266,15 @@ mod tests {
     fn websocket_messages() {
         assert_eq!(parse_websocket_message(b""), Ok(vec![]));
         assert_eq!(parse_websocket_message(b"[]"), Ok(vec![]));
-        assert_eq!(parse_websocket_message(br#"["a","b"]"#), Ok(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            parse_websocket_message(br#"["a","b"]"#),
+            Ok(vec!["a".into(), "b".into()])
+        );
         assert_eq!(parse_websocket_message(br#""a""#), Ok(vec!["a".into()]));
-        assert_eq!(parse_websocket_message(br#"["a"#), Err(PayloadError::Broken));
+        assert_eq!(
+            parse_websocket_message(br#"["a"#),
+            Err(PayloadError::Broken)
+        );
         assert_eq!(parse_websocket_message(b"1"), Err(PayloadError::Broken));
         assert_eq!(parse_websocket_message(b"{}"), Err(PayloadError::Broken));
     }

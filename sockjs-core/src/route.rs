@@ -87,9 +87,10 @@ fn target(rest: &[u8]) -> Target<'_> {
     };
     let id_ok = |s: &[u8]| !s.is_empty() && !s.contains(&b'.');
     match Transport::from_segment(transport) {
-        Some(transport) if id_ok(server) && id_ok(session) => {
-            Target::Session { session_id: session, transport }
-        }
+        Some(transport) if id_ok(server) && id_ok(session) => Target::Session {
+            session_id: session,
+            transport,
+        },
         _ => Target::NotFound,
     }
 }
@@ -99,7 +100,8 @@ fn is_iframe(s: &[u8]) -> bool {
     s.strip_prefix(b"iframe")
         .and_then(|s| s.strip_suffix(b".html"))
         .is_some_and(|mid| {
-            mid.iter().all(|&b| b.is_ascii_digit() || b.is_ascii_lowercase() || b"_.-".contains(&b))
+            mid.iter()
+                .all(|&b| b.is_ascii_digit() || b.is_ascii_lowercase() || b"_.-".contains(&b))
         })
 }
 
@@ -125,23 +127,50 @@ mod tests {
 
     #[test]
     fn not_found_under_prefix() {
-        for p in ["/echo//", "/echo///", "/echo/a", "/echo/a.html", "/echo/a/a", "/echo/a/a/",
-                  "/echo//xhr", "/echo/a./a/xhr", "/echo/a/a./xhr", "/echo/././/xhr",
-                  "/echo///xhr", "/echo/a/b/xhr;x", "/echo/a/b/jsonp;setup.bat",
-                  "/echo/a/b/xhr.bat", "/echo/a/b/c/xhr", "/echo/a/b/XHR", "/echo/a/b/xhr//"] {
+        for p in [
+            "/echo//",
+            "/echo///",
+            "/echo/a",
+            "/echo/a.html",
+            "/echo/a/a",
+            "/echo/a/a/",
+            "/echo//xhr",
+            "/echo/a./a/xhr",
+            "/echo/a/a./xhr",
+            "/echo/././/xhr",
+            "/echo///xhr",
+            "/echo/a/b/xhr;x",
+            "/echo/a/b/jsonp;setup.bat",
+            "/echo/a/b/xhr.bat",
+            "/echo/a/b/c/xhr",
+            "/echo/a/b/XHR",
+            "/echo/a/b/xhr//",
+        ] {
             assert_eq!(r(p), Some((0, Target::NotFound)), "{p}");
         }
     }
 
     #[test]
     fn iframes() {
-        for p in ["/echo/iframe.html", "/echo/iframe-a.html", "/echo/iframe-.html",
-                  "/echo/iframe-0.1.2.html", "/echo/iframe-0.1.2abc-dirty.2144.html",
-                  "/echo/iframe.html/"] {
+        for p in [
+            "/echo/iframe.html",
+            "/echo/iframe-a.html",
+            "/echo/iframe-.html",
+            "/echo/iframe-0.1.2.html",
+            "/echo/iframe-0.1.2abc-dirty.2144.html",
+            "/echo/iframe.html/",
+        ] {
             assert_eq!(r(p), Some((0, Target::Iframe)), "{p}");
         }
-        for p in ["/echo/iframe.htm", "/echo/iframe", "/echo/IFRAME.HTML", "/echo/IFRAME",
-                  "/echo/iframe.HTML", "/echo/iframe.xml", "/echo/iframe-/.html"] {
+        for p in [
+            "/echo/iframe.htm",
+            "/echo/iframe",
+            "/echo/IFRAME.HTML",
+            "/echo/IFRAME",
+            "/echo/iframe.HTML",
+            "/echo/iframe.xml",
+            "/echo/iframe-/.html",
+        ] {
             assert_eq!(r(p), Some((0, Target::NotFound)), "{p}");
         }
     }
@@ -150,11 +179,23 @@ mod tests {
     fn sessions() {
         assert_eq!(
             r("/echo/000/abc%20/xhr_send/"),
-            Some((0, Target::Session { session_id: b"abc%20", transport: Transport::XhrSend }))
+            Some((
+                0,
+                Target::Session {
+                    session_id: b"abc%20",
+                    transport: Transport::XhrSend
+                }
+            ))
         );
         assert_eq!(
             r("/echo/_/_/websocket"),
-            Some((0, Target::Session { session_id: b"_", transport: Transport::WebSocket }))
+            Some((
+                0,
+                Target::Session {
+                    session_id: b"_",
+                    transport: Transport::WebSocket
+                }
+            ))
         );
         assert_eq!(r("/echo/websocket"), Some((0, Target::RawWebSocket)));
     }
@@ -163,7 +204,10 @@ mod tests {
     fn methods() {
         assert!(Target::Info.allows(&Method::Options));
         assert!(!Target::Greeting.allows(&Method::Post));
-        let xhr = Target::Session { session_id: b"a", transport: Transport::Xhr };
+        let xhr = Target::Session {
+            session_id: b"a",
+            transport: Transport::Xhr,
+        };
         assert_eq!(xhr.allowed_methods(), "POST, OPTIONS");
         assert!(!xhr.allows(&Method::Get));
     }

@@ -89,6 +89,9 @@ impl Session {
     /// The earliest of the session's deadlines.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let heartbeat = self.receiver.and(self.heartbeat_at);
-        [self.disconnect_at, heartbeat, self.pong_deadline].into_iter().flatten().min()
+        [self.disconnect_at, heartbeat, self.pong_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

@@ -50,9 +50,4 @@ impl TimerQueue {
             _ => None,
         }
     }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
-    }
 }

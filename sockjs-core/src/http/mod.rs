@@ -23,28 +23,50 @@ pub struct HttpError {
 
 impl HttpError {
     /// Malformed request line or headers.
-    pub const BAD_REQUEST: HttpError = HttpError { status: 400, reason: "Bad request" };
+    pub const BAD_REQUEST: HttpError = HttpError {
+        status: 400,
+        reason: "Bad request",
+    };
     /// Conflicting or malformed Content-Length / Transfer-Encoding.
-    pub const BAD_LENGTH: HttpError =
-        HttpError { status: 400, reason: "Conflicting or invalid message framing" };
+    pub const BAD_LENGTH: HttpError = HttpError {
+        status: 400,
+        reason: "Conflicting or invalid message framing",
+    };
     /// A malformed chunk in a chunked body.
-    pub const BAD_CHUNK: HttpError = HttpError { status: 400, reason: "Invalid chunked encoding" };
+    pub const BAD_CHUNK: HttpError = HttpError {
+        status: 400,
+        reason: "Invalid chunked encoding",
+    };
     /// A transfer coding other than a single `chunked`.
-    pub const UNSUPPORTED_ENCODING: HttpError =
-        HttpError { status: 501, reason: "Unsupported transfer encoding" };
+    pub const UNSUPPORTED_ENCODING: HttpError = HttpError {
+        status: 501,
+        reason: "Unsupported transfer encoding",
+    };
     /// Not HTTP/1.0 or HTTP/1.1.
-    pub const BAD_VERSION: HttpError =
-        HttpError { status: 505, reason: "HTTP version not supported" };
+    pub const BAD_VERSION: HttpError = HttpError {
+        status: 505,
+        reason: "HTTP version not supported",
+    };
     /// The head exceeds the configured size.
-    pub const HEAD_TOO_LARGE: HttpError =
-        HttpError { status: 431, reason: "Request header too large" };
+    pub const HEAD_TOO_LARGE: HttpError = HttpError {
+        status: 431,
+        reason: "Request header too large",
+    };
     /// More header lines than configured.
-    pub const TOO_MANY_HEADERS: HttpError =
-        HttpError { status: 431, reason: "Too many request headers" };
+    pub const TOO_MANY_HEADERS: HttpError = HttpError {
+        status: 431,
+        reason: "Too many request headers",
+    };
     /// The body exceeds the configured size.
-    pub const BODY_TOO_LARGE: HttpError = HttpError { status: 413, reason: "Payload too large" };
+    pub const BODY_TOO_LARGE: HttpError = HttpError {
+        status: 413,
+        reason: "Payload too large",
+    };
     /// The request did not arrive in time.
-    pub const TIMEOUT: HttpError = HttpError { status: 408, reason: "Request timeout" };
+    pub const TIMEOUT: HttpError = HttpError {
+        status: 408,
+        reason: "Request timeout",
+    };
 }
 
 impl fmt::Display for HttpError {

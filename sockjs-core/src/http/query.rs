@@ -19,15 +19,13 @@ pub fn percent_decode(s: &[u8]) -> Vec<u8> {
     while i < s.len() {
         match s[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => {
-                match (hex(s[i + 1]), hex(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -57,7 +55,8 @@ pub fn cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
         if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
             value = &value[1..value.len() - 1];
         }
-        let octet = |b: &u8| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
+        let octet =
+            |b: &u8| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
         (value.len() <= 256 && value.iter().all(octet)).then_some(value)
     })
 }
@@ -69,7 +68,10 @@ mod tests {
     #[test]
     fn params() {
         assert_eq!(param(b"c=%63allback", "c"), Some(b"callback".to_vec()));
-        assert_eq!(param(b"t=1&callback=a.b&c=x", "callback"), Some(b"a.b".to_vec()));
+        assert_eq!(
+            param(b"t=1&callback=a.b&c=x", "callback"),
+            Some(b"a.b".to_vec())
+        );
         assert_eq!(param(b"c=x&c=y", "c"), Some(b"x".to_vec()));
         assert_eq!(param(b"c", "c"), Some(Vec::new()));
         assert_eq!(param(b"d=", "d"), Some(Vec::new()));
@@ -91,7 +93,10 @@ mod tests {
 
     #[test]
     fn cookies() {
-        assert_eq!(cookie(b"a=b; JSESSIONID=abc", "JSESSIONID"), Some(&b"abc"[..]));
+        assert_eq!(
+            cookie(b"a=b; JSESSIONID=abc", "JSESSIONID"),
+            Some(&b"abc"[..])
+        );
         assert_eq!(cookie(b"JSESSIONID=\"q\"", "JSESSIONID"), Some(&b"q"[..]));
         assert_eq!(cookie(b"JSESSIONID=a b", "JSESSIONID"), None);
         assert_eq!(cookie(b"JSESSIONID=a;b", "JSESSIONID"), Some(&b"a"[..]));

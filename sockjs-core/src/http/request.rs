@@ -26,7 +26,11 @@ pub struct DecoderLimits {
 
 impl Default for DecoderLimits {
     fn default() -> Self {
-        DecoderLimits { max_head_size: 16 * 1024, max_headers: 64, max_body_size: 1024 * 1024 }
+        DecoderLimits {
+            max_head_size: 16 * 1024,
+            max_headers: 64,
+            max_body_size: 1024 * 1024,
+        }
     }
 }
 
@@ -137,14 +141,23 @@ impl Request {
 
 /// Whether a comma-separated header value holds `token` (ASCII case-insensitive).
 pub fn has_token(value: &[u8], token: &str) -> bool {
-    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 #[derive(Debug)]
 enum State {
     Head,
-    Body { head: Head, remaining: usize },
-    Chunked { head: Head, chunk: ChunkState, body: BytesMut },
+    Body {
+        head: Head,
+        remaining: usize,
+    },
+    Chunked {
+        head: Head,
+        chunk: ChunkState,
+        body: BytesMut,
+    },
     Failed(HttpError),
 }
 
@@ -268,7 +281,11 @@ impl RequestDecoder {
     /// Parses a head if one is complete; moves to a body state or returns the request.
     fn decode_head(&mut self) -> Result<Option<()>, HttpError> {
         // Empty lines before a request line are allowed (RFC 9112, 2.2).
-        let lead = self.buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let lead = self
+            .buf
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         if lead > 0 {
             self.buf.advance(lead);
             self.scanned = self.scanned.saturating_sub(lead);
@@ -339,7 +356,9 @@ impl RequestDecoder {
                         if self.buf.len() > MAX_CHUNK_LINE {
                             return Err(HttpError::BAD_CHUNK);
                         }
-                        *chunk = ChunkState::Size { seen: self.buf.len() };
+                        *chunk = ChunkState::Size {
+                            seen: self.buf.len(),
+                        };
                         return Ok(None);
                     };
                     let line_len = seen + nl + 1;
@@ -366,7 +385,9 @@ impl RequestDecoder {
                     *chunk = if n == remaining {
                         ChunkState::DataEnd
                     } else {
-                        ChunkState::Data { remaining: remaining - n }
+                        ChunkState::Data {
+                            remaining: remaining - n,
+                        }
                     };
                 }
                 ChunkState::DataEnd => {
@@ -386,7 +407,9 @@ impl RequestDecoder {
                         if self.buf.len() > max_trailer {
                             return Err(HttpError::HEAD_TOO_LARGE);
                         }
-                        *chunk = ChunkState::Trailer { seen: self.buf.len() };
+                        *chunk = ChunkState::Trailer {
+                            seen: self.buf.len(),
+                        };
                         return Ok(None);
                     };
                     let line_end = seen + nl + 1;
@@ -439,7 +462,10 @@ fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
             b'A'..=b'F' => d - b'A' + 10,
             _ => return Err(HttpError::BAD_CHUNK),
         };
-        n = n.checked_mul(16).and_then(|n| n.checked_add(v as usize)).ok_or(HttpError::BAD_CHUNK)?;
+        n = n
+            .checked_mul(16)
+            .and_then(|n| n.checked_add(v as usize))
+            .ok_or(HttpError::BAD_CHUNK)?;
     }
     Ok(n)
 }
@@ -512,7 +538,10 @@ fn origin_form(target: Bytes) -> Result<Bytes, HttpError> {
     } else {
         return Err(HttpError::BAD_REQUEST);
     };
-    match target[scheme_len..].iter().position(|&b| b == b'/' || b == b'?') {
+    match target[scheme_len..]
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+    {
         Some(i) if target[scheme_len + i] == b'/' => Ok(target.slice(scheme_len + i..)),
         Some(i) => {
             // `http://host?q`: the path is `/`.
@@ -551,7 +580,8 @@ fn body_framing(
                 let n = if part.is_empty() {
                     0
                 } else if part.len() <= 19 && part.iter().all(u8::is_ascii_digit) {
-                    part.iter().fold(0usize, |n, d| n * 10 + (d - b'0') as usize)
+                    part.iter()
+                        .fold(0usize, |n, d| n * 10 + (d - b'0') as usize)
                 } else {
                     return Err(HttpError::BAD_LENGTH);
                 };
@@ -618,7 +648,9 @@ mod tests {
     }
 
     fn error_of(input: &str) -> HttpError {
-        decode_all(input.as_bytes(), DecoderLimits::default()).1.expect("an error")
+        decode_all(input.as_bytes(), DecoderLimits::default())
+            .1
+            .expect("an error")
     }
 
     #[test]
@@ -676,7 +708,10 @@ mod tests {
 
     #[test]
     fn absolute_form_target() {
-        assert_eq!(&one("GET http://h:1/echo?x HTTP/1.1\r\n\r\n").target[..], b"/echo?x");
+        assert_eq!(
+            &one("GET http://h:1/echo?x HTTP/1.1\r\n\r\n").target[..],
+            b"/echo?x"
+        );
         assert_eq!(&one("GET http://h:1 HTTP/1.1\r\n\r\n").target[..], b"/");
         assert_eq!(&one("GET http://h?q HTTP/1.1\r\n\r\n").target[..], b"/?q");
     }
@@ -689,18 +724,25 @@ mod tests {
     #[test]
     fn framing_conflicts_are_refused() {
         assert_eq!(
-            error_of(
-                "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
-            ),
+            error_of("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
             HttpError::BAD_LENGTH
         );
         assert_eq!(
             error_of("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
             HttpError::BAD_LENGTH
         );
-        assert_eq!(error_of("POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n"), HttpError::BAD_LENGTH);
-        assert_eq!(error_of("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), HttpError::BAD_LENGTH);
-        assert_eq!(error_of("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n"), HttpError::BAD_LENGTH);
+        assert_eq!(
+            error_of("POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n"),
+            HttpError::BAD_LENGTH
+        );
+        assert_eq!(
+            error_of("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            HttpError::BAD_LENGTH
+        );
+        assert_eq!(
+            error_of("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n"),
+            HttpError::BAD_LENGTH
+        );
         assert_eq!(
             error_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
             HttpError::UNSUPPORTED_ENCODING
@@ -716,9 +758,16 @@ mod tests {
 
     #[test]
     fn limits_give_their_errors() {
-        let limits = DecoderLimits { max_head_size: 64, max_headers: 2, max_body_size: 4 };
+        let limits = DecoderLimits {
+            max_head_size: 64,
+            max_headers: 2,
+            max_body_size: 4,
+        };
         let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100));
-        assert_eq!(decode_all(long.as_bytes(), limits).1, Some(HttpError::HEAD_TOO_LARGE));
+        assert_eq!(
+            decode_all(long.as_bytes(), limits).1,
+            Some(HttpError::HEAD_TOO_LARGE)
+        );
         // Too large even before the end of the head arrives.
         assert_eq!(
             decode_all(&long.as_bytes()[..80], limits).1,
@@ -733,8 +782,11 @@ mod tests {
             Some(HttpError::BODY_TOO_LARGE)
         );
         assert_eq!(
-            decode_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\n", limits)
-                .1,
+            decode_all(
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\n",
+                limits
+            )
+            .1,
             Some(HttpError::BODY_TOO_LARGE)
         );
     }
@@ -742,9 +794,15 @@ mod tests {
     #[test]
     fn malformed_requests_are_400() {
         assert_eq!(error_of("GET\r\n\r\n"), HttpError::BAD_REQUEST);
-        assert_eq!(error_of("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"), HttpError::BAD_REQUEST);
+        assert_eq!(
+            error_of("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"),
+            HttpError::BAD_REQUEST
+        );
         assert_eq!(error_of("GET / HTTP/2.0\r\n\r\n"), HttpError::BAD_VERSION);
-        assert_eq!(error_of("GET nothing HTTP/1.1\r\n\r\n"), HttpError::BAD_REQUEST);
+        assert_eq!(
+            error_of("GET nothing HTTP/1.1\r\n\r\n"),
+            HttpError::BAD_REQUEST
+        );
         assert_eq!(
             error_of("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
             HttpError::BAD_CHUNK

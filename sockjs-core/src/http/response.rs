@@ -146,7 +146,8 @@ mod tests {
         write_chunk(&mut b, &[b'h'; 2049]);
         write_chunk(&mut b, b"");
         write_last_chunk(&mut b);
-        let mut expected = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\no\n\r\n801\r\n".to_vec();
+        let mut expected =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\no\n\r\n801\r\n".to_vec();
         expected.extend_from_slice(&[b'h'; 2049]);
         expected.extend_from_slice(b"\r\n0\r\n\r\n");
         assert_eq!(&b[..], &expected[..]);

@@ -25,7 +25,9 @@ impl Server {
     /// Decodes and serves requests while the connection is free to answer them.
     pub(super) fn read_requests(&mut self, now: Instant, id: u64) {
         loop {
-            let Some(c) = self.conns.get_mut(id) else { return };
+            let Some(c) = self.conns.get_mut(id) else {
+                return;
+            };
             if !matches!(c.state, ConnState::Http) {
                 return;
             }
@@ -36,7 +38,9 @@ impl Server {
                 }
                 Ok(None) => {
                     if c.decoder.take_continue() {
-                        self.write(id, |out| out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"));
+                        self.write(id, |out| {
+                            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        });
                     }
                     self.schedule_connection(id);
                     return;
@@ -52,7 +56,9 @@ impl Server {
 
     /// After a request was handled: timers for whatever the connection does next.
     fn request_done(&mut self, now: Instant, id: u64) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         if matches!(c.state, ConnState::Http) {
             c.idle_since = now;
             c.request_started = c.decoder.in_request().then_some(now);
@@ -66,7 +72,9 @@ impl Server {
             self.close_connection(id, After::Close);
             return;
         }
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         c.state = ConnState::Http;
         c.idle_since = now;
         c.request_started = c.decoder.in_request().then_some(now);
@@ -95,13 +103,21 @@ impl Server {
                 id,
                 &ctx,
                 None,
-                Answer { status: 403, content_type: Some(TEXT), body: b"Origin not allowed" },
+                Answer {
+                    status: 403,
+                    content_type: Some(TEXT),
+                    body: b"Origin not allowed",
+                },
             );
         }
         match target {
             OwnedTarget::NotFound => unreachable!("answered above"),
             OwnedTarget::Greeting => {
-                let a = Answer { status: 200, content_type: Some(TEXT), body: pages::GREETING };
+                let a = Answer {
+                    status: 200,
+                    content_type: Some(TEXT),
+                    body: pages::GREETING,
+                };
                 self.answer(id, &ctx, None, a);
             }
             OwnedTarget::Info if req.method == Method::Options => {
@@ -116,7 +132,10 @@ impl Server {
                     self.websocket_disabled(now, id, &ctx);
                 }
             }
-            OwnedTarget::Session { session_id, transport } => {
+            OwnedTarget::Session {
+                session_id,
+                transport,
+            } => {
                 if req.method == Method::Options {
                     return self.preflight(now, id, ep, &ctx, "OPTIONS, POST", true);
                 }
@@ -158,11 +177,17 @@ impl Server {
             Transport::EventSource => ReceiverKind::EventSource,
             Transport::HtmlFile | Transport::Jsonp => {
                 match crate::transport::callback(req.query()) {
-                    Ok(callback) if transport == Transport::Jsonp => ReceiverKind::Jsonp { callback },
+                    Ok(callback) if transport == Transport::Jsonp => {
+                        ReceiverKind::Jsonp { callback }
+                    }
                     Ok(callback) => ReceiverKind::HtmlFile { callback },
                     Err(e) => {
                         let body = e.message().as_bytes();
-                        let a = Answer { status: 500, content_type: Some(TEXT), body };
+                        let a = Answer {
+                            status: 500,
+                            content_type: Some(TEXT),
+                            body,
+                        };
                         return self.answer(id, ctx, Some(ep), a);
                     }
                 }
@@ -186,7 +211,11 @@ impl Server {
         let messages = match messages {
             Ok(m) => m,
             Err(e) => {
-                let a = Answer { status: 500, content_type: Some(TEXT), body: e.message().as_bytes() };
+                let a = Answer {
+                    status: 500,
+                    content_type: Some(TEXT),
+                    body: e.message().as_bytes(),
+                };
                 return self.answer(id, ctx, Some(ep), a);
             }
         };
@@ -203,9 +232,27 @@ impl Server {
         }
         let _ = now;
         if jsonp {
-            self.answer(id, ctx, Some(ep), Answer { status: 200, content_type: Some(TEXT), body: b"ok" });
+            self.answer(
+                id,
+                ctx,
+                Some(ep),
+                Answer {
+                    status: 200,
+                    content_type: Some(TEXT),
+                    body: b"ok",
+                },
+            );
         } else {
-            self.answer(id, ctx, Some(ep), Answer { status: 204, content_type: Some(TEXT), body: b"" });
+            self.answer(
+                id,
+                ctx,
+                Some(ep),
+                Answer {
+                    status: 204,
+                    content_type: Some(TEXT),
+                    body: b"",
+                },
+            );
         }
     }
 
@@ -228,7 +275,9 @@ impl Server {
     fn iframe(&mut self, now: Instant, id: u64, ep: usize, ctx: &ResponseContext, req: &Request) {
         let page = self.endpoints[ep].iframe.clone();
         let unix = self.clock.unix(now);
-        let fresh = req.header("if-none-match").is_some_and(|v| v == &page.etag[..]);
+        let fresh = req
+            .header("if-none-match")
+            .is_some_and(|v| v == &page.etag[..]);
         let mut out = BytesMut::new();
         let mut head = ResponseHead::new(&mut out, if fresh { 304 } else { 200 });
         if !fresh {
@@ -344,14 +393,27 @@ impl Server {
 
     /// A response with a plain-text body for the WebSocket upgrade errors and similar.
     pub(super) fn answer_text(&mut self, id: u64, ctx: &ResponseContext, status: u16, body: &str) {
-        self.answer(id, ctx, None, Answer { status, content_type: Some(TEXT), body: body.as_bytes() });
+        self.answer(
+            id,
+            ctx,
+            None,
+            Answer {
+                status,
+                content_type: Some(TEXT),
+                body: body.as_bytes(),
+            },
+        );
     }
 }
 
 const TEXT: &str = "text/plain; charset=UTF-8";
 
 fn not_found() -> Answer<'static> {
-    Answer { status: 404, content_type: Some(TEXT), body: pages::NOT_FOUND }
+    Answer {
+        status: 404,
+        content_type: Some(TEXT),
+        body: pages::NOT_FOUND,
+    }
 }
 
 /// A routed target that owns its session id, so the request can be borrowed again.
@@ -361,7 +423,10 @@ enum OwnedTarget {
     Info,
     Iframe,
     RawWebSocket,
-    Session { session_id: Box<[u8]>, transport: Transport },
+    Session {
+        session_id: Box<[u8]>,
+        transport: Transport,
+    },
     NotFound,
 }
 
@@ -372,9 +437,13 @@ impl OwnedTarget {
             OwnedTarget::Info => Target::Info,
             OwnedTarget::Iframe => Target::Iframe,
             OwnedTarget::RawWebSocket => Target::RawWebSocket,
-            OwnedTarget::Session { session_id, transport } => {
-                Target::Session { session_id, transport: *transport }
-            }
+            OwnedTarget::Session {
+                session_id,
+                transport,
+            } => Target::Session {
+                session_id,
+                transport: *transport,
+            },
             OwnedTarget::NotFound => Target::NotFound,
         }
     }
@@ -387,9 +456,13 @@ impl Target<'_> {
             Target::Info => OwnedTarget::Info,
             Target::Iframe => OwnedTarget::Iframe,
             Target::RawWebSocket => OwnedTarget::RawWebSocket,
-            Target::Session { session_id, transport } => {
-                OwnedTarget::Session { session_id: session_id.into(), transport }
-            }
+            Target::Session {
+                session_id,
+                transport,
+            } => OwnedTarget::Session {
+                session_id: session_id.into(),
+                transport,
+            },
             Target::NotFound => OwnedTarget::NotFound,
         }
     }

@@ -125,7 +125,10 @@ impl Server {
                 sessions: BTreeMap::new(),
             })
             .collect();
-        let start_unix = wall_clock.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+        let start_unix = wall_clock
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
         Server {
             endpoints,
             limits: config.limits,
@@ -135,7 +138,10 @@ impl Server {
             dirty: VecDeque::new(),
             events: VecDeque::new(),
             resume: Vec::new(),
-            clock: WallClock { start: now, start_unix },
+            clock: WallClock {
+                start: now,
+                start_unix,
+            },
             last_now: now,
             entropy,
             shutting_down: false,
@@ -200,7 +206,9 @@ impl Server {
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnectionId, data: &[u8]) {
         self.tick(now);
         let id = conn.0;
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         match &c.state {
             ConnState::Closed => {}
             ConnState::WebSocket(_) | ConnState::AwaitingKey3(_) => {
@@ -213,7 +221,8 @@ impl Server {
                 }
                 if matches!(c.state, ConnState::Http) {
                     self.read_requests(now, id);
-                } else if c.decoder.buffered() > self.limits.max_head_size + self.limits.max_body_size
+                } else if c.decoder.buffered()
+                    > self.limits.max_head_size + self.limits.max_body_size
                 {
                     // Pipelining past a response that is still going: bounded, then refused.
                     self.connection_lost(now, id, After::Abort);
@@ -227,15 +236,18 @@ impl Server {
     pub fn handle_written(&mut self, now: Instant, conn: ConnectionId, n: usize) {
         self.tick(now);
         let id = conn.0;
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         let was_blocked = c.unflushed + c.out.len() > self.limits.max_unflushed_bytes;
         c.unflushed = c.unflushed.saturating_sub(n);
         c.write_progress = now;
         let unblocked = c.unflushed + c.out.len() <= self.limits.max_unflushed_bytes;
-        if was_blocked && unblocked {
-            if let Some(session) = self.receiving_session(id) {
-                self.deliver(now, session, false);
-            }
+        if was_blocked
+            && unblocked
+            && let Some(session) = self.receiving_session(id)
+        {
+            self.deliver(now, session, false);
         }
         self.schedule_connection(id);
         self.finish_call(now);
@@ -248,10 +260,12 @@ impl Server {
         self.tick(now);
         self.connection_lost(now, conn.0, After::Abort);
         // The adapter has the socket gone already: nothing more goes to it.
-        if let Some(c) = self.conns.get(conn.0) {
-            if matches!(c.state, ConnState::Closed) {
-                self.conns.remove(conn.0);
-            }
+        if self
+            .conns
+            .get(conn.0)
+            .is_some_and(|c| matches!(c.state, ConnState::Closed))
+        {
+            self.conns.remove(conn.0);
         }
         self.finish_call(now);
     }
@@ -262,7 +276,9 @@ impl Server {
         while let Some((at, owner)) = self.timers.pop_due(now) {
             match owner {
                 TimerOwner::Connection(id) => {
-                    let Some(c) = self.conns.get_mut(id) else { continue };
+                    let Some(c) = self.conns.get_mut(id) else {
+                        continue;
+                    };
                     if c.scheduled != Some(at) {
                         continue;
                     }
@@ -271,7 +287,9 @@ impl Server {
                     self.schedule_connection(id);
                 }
                 TimerOwner::Session(id) => {
-                    let Some(s) = self.sessions.get_mut(id) else { continue };
+                    let Some(s) = self.sessions.get_mut(id) else {
+                        continue;
+                    };
                     if s.scheduled != Some(at) {
                         continue;
                     }
@@ -308,15 +326,19 @@ impl Server {
         let mut raw: Option<Bytes> = None;
         let mut delivered = 0;
         for session in sessions {
-            let Some(s) = self.sessions.get(session.0) else { continue };
+            let Some(s) = self.sessions.get(session.0) else {
+                continue;
+            };
             if !s.is_open() {
                 continue;
             }
             let msg = match s.kind {
-                SessionKind::RawWebSocket => {
-                    raw.get_or_insert_with(|| Bytes::copy_from_slice(text.as_bytes())).clone()
-                }
-                _ => quoted.get_or_insert_with(|| crate::frame::quote_message(text)).clone(),
+                SessionKind::RawWebSocket => raw
+                    .get_or_insert_with(|| Bytes::copy_from_slice(text.as_bytes()))
+                    .clone(),
+                _ => quoted
+                    .get_or_insert_with(|| crate::frame::quote_message(text))
+                    .clone(),
             };
             if self.enqueue(now, session.0, msg).is_ok() {
                 delivered += 1;
@@ -339,7 +361,10 @@ impl Server {
         if !self.sessions.get(session.0).is_some_and(Session::is_open) {
             return Err(Error::SessionClosed);
         }
-        let reason = CloseReason::Application { code, reason: reason.to_string() };
+        let reason = CloseReason::Application {
+            code,
+            reason: reason.to_string(),
+        };
         self.close_session(now, session.0, reason);
         self.finish_call(now);
         Ok(())
@@ -359,9 +384,10 @@ impl Server {
             }
         }
         for id in self.conns.ids() {
-            let idle = self.conns.get(id).is_some_and(|c| {
-                matches!(c.state, ConnState::Http) && c.request_started.is_none()
-            });
+            let idle = self
+                .conns
+                .get(id)
+                .is_some_and(|c| matches!(c.state, ConnState::Http) && c.request_started.is_none());
             if idle {
                 self.close_connection(id, After::Close);
             }
@@ -372,7 +398,9 @@ impl Server {
     /// The next bytes to write, or None.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         while let Some(id) = self.dirty.pop_front() {
-            let Some(c) = self.conns.get_mut(id) else { continue };
+            let Some(c) = self.conns.get_mut(id) else {
+                continue;
+            };
             c.dirty = false;
             let data = c.out.split().freeze();
             let after = c.after;
@@ -386,7 +414,11 @@ impl Server {
             } else if !data.is_empty() {
                 self.schedule_connection(id);
             }
-            return Some(Transmit { connection: ConnectionId(id), data, after });
+            return Some(Transmit {
+                connection: ConnectionId(id),
+                data,
+                after,
+            });
         }
         None
     }
@@ -411,7 +443,9 @@ impl Server {
     /// that has just ended.
     fn finish_call(&mut self, now: Instant) {
         while let Some(id) = self.resume.pop() {
-            let Some(c) = self.conns.get_mut(id) else { continue };
+            let Some(c) = self.conns.get_mut(id) else {
+                continue;
+            };
             if matches!(c.state, ConnState::Http) {
                 self.read_requests(now, id);
             }
@@ -420,7 +454,9 @@ impl Server {
 
     /// Appends to a connection's output.
     fn write(&mut self, id: u64, f: impl FnOnce(&mut BytesMut)) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         f(&mut c.out);
         if !c.dirty {
             c.dirty = true;
@@ -430,7 +466,9 @@ impl Server {
 
     /// Ends a connection once what it has queued is written (`After::Close`), or at once.
     fn close_connection(&mut self, id: u64, after: After) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         c.state = ConnState::Closed;
         c.after = after;
         if !c.dirty {
@@ -442,7 +480,9 @@ impl Server {
     /// The connection is no use any more (gone, or too slow): detaches and ends whatever it
     /// carried, then closes it with `after`.
     fn connection_lost(&mut self, now: Instant, id: u64, after: After) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         let state = std::mem::replace(&mut c.state, ConnState::Closed);
         match state {
             ConnState::Receiving(r) => {
@@ -459,7 +499,9 @@ impl Server {
     }
 
     fn schedule_connection(&mut self, id: u64) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         let limits = &self.limits;
         let state_deadline = match &c.state {
             ConnState::Http => Some(match c.request_started {
@@ -475,13 +517,17 @@ impl Server {
         };
         let write_deadline = (c.unflushed > 0).then(|| c.write_progress + limits.write_timeout);
         let at = [state_deadline, write_deadline].into_iter().flatten().min();
-        self.timers.schedule(TimerOwner::Connection(id), &mut c.scheduled, at);
+        self.timers
+            .schedule(TimerOwner::Connection(id), &mut c.scheduled, at);
     }
 
     fn schedule_session(&mut self, id: u64) {
-        let Some(s) = self.sessions.get_mut(id) else { return };
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
         let at = s.next_deadline();
-        self.timers.schedule(TimerOwner::Session(id), &mut s.scheduled, at);
+        self.timers
+            .schedule(TimerOwner::Session(id), &mut s.scheduled, at);
     }
 
     fn connection_timeout(&mut self, now: Instant, id: u64) {
@@ -517,11 +563,5 @@ impl Server {
 
     fn next_entropy(&mut self) -> u32 {
         (self.entropy)()
-    }
-
-    /// For tests: entries in the timer queue.
-    #[cfg(test)]
-    pub(crate) fn timer_entries(&self) -> usize {
-        self.timers.len()
     }
 }

@@ -90,7 +90,9 @@ impl Server {
             Some(s) => s,
             None => {
                 let key: Box<[u8]> = session_id.into();
-                let s = self.sessions.insert(Session::new(ep, SessionKind::Http, Some(key.clone())));
+                let s =
+                    self.sessions
+                        .insert(Session::new(ep, SessionKind::Http, Some(key.clone())));
                 self.endpoints[ep].sessions.insert(key, s);
                 let info = self.request_info(id, ep, req, transport.protocol_name());
                 self.events.push_back(Event::Opened {
@@ -102,7 +104,11 @@ impl Server {
                 return;
             }
         };
-        if self.sessions.get(session).is_some_and(|s| s.receiver.is_some()) {
+        if self
+            .sessions
+            .get(session)
+            .is_some_and(|s| s.receiver.is_some())
+        {
             // One receiver at a time; the attached one is left alone.
             let close = frame::close_frame(2010, "Another connection still open");
             self.emit(now, id, Frame::Close(&close));
@@ -114,7 +120,14 @@ impl Server {
 
     /// Writes the head (and prelude) of a receiving response and makes the connection a
     /// receiver, not yet attached to a session.
-    fn start_receiver(&mut self, now: Instant, id: u64, ep: usize, ctx: &ResponseContext, kind: ReceiverKind) {
+    fn start_receiver(
+        &mut self,
+        now: Instant,
+        id: u64,
+        ep: usize,
+        ctx: &ResponseContext,
+        kind: ReceiverKind,
+    ) {
         let _ = now;
         let options = &self.endpoints[ep].options;
         let mut head_buf = BytesMut::new();
@@ -139,7 +152,6 @@ impl Server {
         head_ctx.connection(&mut head);
         let body = if !streaming {
             // The head is finished when the frame is known.
-            drop(head);
             ReceiverBody::Polling(head_buf)
         } else if ctx.version == Version::Http10 {
             head.finish(BodyFraming::CloseDelimited);
@@ -171,7 +183,9 @@ impl Server {
 
     /// Attaches a receiver to a session (`opening`: the session was just created).
     fn attach(&mut self, now: Instant, session: u64, id: u64, opening: bool) {
-        let Some(s) = self.sessions.get_mut(session) else { return };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         s.disconnect_at = None;
         if let SessionState::Closing(close) = &s.state {
             // A closed session answers with what was still queued, else its close frame,
@@ -213,7 +227,12 @@ impl Server {
 
     /// Queues a message for a session and delivers it if a receiver can take it; closes the
     /// session if its queue is full.
-    pub(super) fn enqueue(&mut self, now: Instant, session: u64, msg: Bytes) -> Result<(), crate::event::Error> {
+    pub(super) fn enqueue(
+        &mut self,
+        now: Instant,
+        session: u64,
+        msg: Bytes,
+    ) -> Result<(), crate::event::Error> {
         let max_bytes = self.limits.max_queued_bytes;
         let max_messages = self.limits.max_queued_messages;
         let Some(s) = self.sessions.get_mut(session) else {
@@ -230,7 +249,9 @@ impl Server {
     /// Moves every queued message onto the session's receiver as one frame, unless the
     /// receiver's connection has too much unflushed (`force` ignores that, for closing).
     pub(super) fn deliver(&mut self, now: Instant, session: u64, force: bool) {
-        let Some(s) = self.sessions.get(session) else { return };
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
         let Some(id) = s.receiver else { return };
         if s.queue.is_empty() {
             return;
@@ -240,7 +261,9 @@ impl Server {
         if !force && !polling && c.unflushed + c.out.len() > self.limits.max_unflushed_bytes {
             return;
         }
-        let Some(s) = self.sessions.get_mut(session) else { return };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         let queue: Vec<Bytes> = s.take_queue().into();
         let raw = s.kind == SessionKind::RawWebSocket;
         if raw {
@@ -253,7 +276,9 @@ impl Server {
     /// Writes one frame to a receiver. Returns true if that ended an HTTP response (polling,
     /// or the streaming `response_limit` reached); the caller detaches the session.
     pub(super) fn emit(&mut self, now: Instant, id: u64, f: Frame<'_>) -> bool {
-        let Some(c) = self.conns.get_mut(id) else { return false };
+        let Some(c) = self.conns.get_mut(id) else {
+            return false;
+        };
         let (session, ended) = match &mut c.state {
             ConnState::WebSocket(ws) => (Some(ws.session), None),
             ConnState::Receiving(r) => {
@@ -306,7 +331,9 @@ impl Server {
 
     /// Ends a receiving HTTP response (if still going) and frees the connection.
     pub(super) fn end_response(&mut self, now: Instant, id: u64) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         if !matches!(c.state, ConnState::Receiving(_)) {
             return;
         }
@@ -334,7 +361,9 @@ impl Server {
 
     /// The session's receiver has gone (its response ended): the disconnect delay starts.
     pub(super) fn detach(&mut self, now: Instant, session: u64, id: u64) {
-        let Some(s) = self.sessions.get_mut(session) else { return };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         if s.receiver == Some(id) {
             s.receiver = None;
         }
@@ -342,7 +371,9 @@ impl Server {
     }
 
     fn detached(&mut self, now: Instant, session: u64) {
-        let Some(s) = self.sessions.get_mut(session) else { return };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         if s.receiver.is_none() {
             s.disconnect_at = Some(now + self.endpoints[s.endpoint].options.disconnect_delay);
             s.heartbeat_at = None;
@@ -352,7 +383,9 @@ impl Server {
 
     /// An attached HTTP receiver's connection was lost: the session is interrupted.
     pub(super) fn receiver_lost(&mut self, now: Instant, session: u64, id: u64) {
-        let Some(s) = self.sessions.get_mut(session) else { return };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         if s.receiver != Some(id) {
             return;
         }
@@ -364,7 +397,9 @@ impl Server {
     /// Closes an open session: the close frame goes to the receiver, if any, after what is
     /// queued; HTTP sessions then answer with it until forgotten.
     pub(super) fn close_session(&mut self, now: Instant, session: u64, reason: CloseReason) {
-        let Some(s) = self.sessions.get_mut(session) else { return };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         if !s.is_open() {
             return;
         }
@@ -373,10 +408,17 @@ impl Server {
         s.state = SessionState::Closing(close.clone());
         let kind = s.kind;
         let receiver = s.receiver;
-        self.events.push_back(Event::Closed { session: SessionId(session), reason: reason.clone() });
+        self.events.push_back(Event::Closed {
+            session: SessionId(session),
+            reason: reason.clone(),
+        });
         match (kind, receiver) {
             (SessionKind::Http, Some(id)) => {
-                let queued: Vec<Bytes> = self.sessions.get_mut(session).map(|s| s.take_queue().into()).unwrap_or_default();
+                let queued: Vec<Bytes> = self
+                    .sessions
+                    .get_mut(session)
+                    .map(|s| s.take_queue().into())
+                    .unwrap_or_default();
                 let mut ended = false;
                 if !queued.is_empty() {
                     ended = self.emit(now, id, Frame::Messages(&queued));
@@ -400,19 +442,21 @@ impl Server {
 
     /// Removes a session for good.
     pub(super) fn forget_session(&mut self, session: u64) {
-        if let Some(s) = self.sessions.remove(session) {
-            if let Some(key) = s.id {
-                let table = &mut self.endpoints[s.endpoint].sessions;
-                if table.get(&key) == Some(&session) {
-                    table.remove(&key);
-                }
+        if let Some(s) = self.sessions.remove(session)
+            && let Some(key) = s.id
+        {
+            let table = &mut self.endpoints[s.endpoint].sessions;
+            if table.get(&key) == Some(&session) {
+                table.remove(&key);
             }
         }
     }
 
     /// A session's deadline came: heartbeat, disconnect, or WebSocket pong.
     pub(super) fn session_timeout(&mut self, now: Instant, session: u64) {
-        let Some(s) = self.sessions.get(session) else { return };
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
         if s.receiver.is_none() && s.disconnect_at.is_some_and(|t| t <= now) {
             if s.is_open() {
                 self.events.push_back(Event::Closed {
@@ -427,21 +471,31 @@ impl Server {
             self.close_session(now, session, CloseReason::HeartbeatTimeout);
             return;
         }
-        if let Some(id) = s.receiver {
-            if s.heartbeat_at.is_some_and(|t| t <= now) {
-                if self.emit(now, id, Frame::Heartbeat) {
-                    self.detach(now, session, id);
-                }
-                self.websocket_ping(now, session, id);
+        if let Some(id) = s.receiver
+            && s.heartbeat_at.is_some_and(|t| t <= now)
+        {
+            if self.emit(now, id, Frame::Heartbeat) {
+                self.detach(now, session, id);
             }
+            self.websocket_ping(now, session, id);
         }
     }
 
     /// What the application learns about the request that opened a session.
-    pub(super) fn request_info(&self, id: u64, ep: usize, req: &Request, protocol: &'static str) -> RequestInfo {
+    pub(super) fn request_info(
+        &self,
+        id: u64,
+        ep: usize,
+        req: &Request,
+        protocol: &'static str,
+    ) -> RequestInfo {
         let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         RequestInfo {
-            peer: self.conns.get(id).map(|c| c.peer).unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+            peer: self
+                .conns
+                .get(id)
+                .map(|c| c.peer)
+                .unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
             prefix: self.endpoints[ep].prefix.clone(),
             path: lossy(req.path()),
             query: lossy(req.query()),

@@ -102,7 +102,14 @@ impl Server {
                     max_frame_size: self.limits.max_frame_size,
                     max_message_size: self.limits.max_message_size,
                 };
-                self.open_websocket(now, id, ep, raw, Decoder::Rfc6455(FrameDecoder::new(limits)), info);
+                self.open_websocket(
+                    now,
+                    id,
+                    ep,
+                    raw,
+                    Decoder::Rfc6455(FrameDecoder::new(limits)),
+                    info,
+                );
             }
             Some(_) => {
                 let mut out = BytesMut::new();
@@ -123,11 +130,15 @@ impl Server {
                         .filter(|v| ws::hixie76::key_number(v).is_some())
                         .map(str::to_string)
                 };
-                let (Some(key1), Some(key2)) = (key("sec-websocket-key1"), key("sec-websocket-key2"))
+                let (Some(key1), Some(key2)) =
+                    (key("sec-websocket-key1"), key("sec-websocket-key2"))
                 else {
                     return self.answer_text(id, ctx, 400, "Unsupported WebSocket version.");
                 };
-                let scheme = if req.header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https")) {
+                let scheme = if req
+                    .header("x-forwarded-proto")
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"https"))
+                {
                     "wss"
                 } else {
                     "ws"
@@ -138,7 +149,8 @@ impl Server {
                 location.extend_from_slice(req.header("host").unwrap_or_default());
                 location.extend_from_slice(&req.target);
                 let mut out = BytesMut::new();
-                let mut head = ResponseHead::with_reason(&mut out, 101, "WebSocket Protocol Handshake");
+                let mut head =
+                    ResponseHead::with_reason(&mut out, 101, "WebSocket Protocol Handshake");
                 head.header("Upgrade", "WebSocket");
                 head.header("Connection", "Upgrade");
                 if let Some(origin) = req.header("origin") {
@@ -147,7 +159,9 @@ impl Server {
                 head.header("Sec-WebSocket-Location", location);
                 head.finish(BodyFraming::None);
                 self.write(id, |o| o.unsplit(out));
-                let Some(c) = self.conns.get_mut(id) else { return };
+                let Some(c) = self.conns.get_mut(id) else {
+                    return;
+                };
                 let rest = c.decoder.take_remaining();
                 c.state = ConnState::AwaitingKey3(Box::new(PendingHixie {
                     endpoint: ep,
@@ -176,12 +190,18 @@ impl Server {
         decoder: Decoder,
         info: RequestInfo,
     ) {
-        let kind = if raw { SessionKind::RawWebSocket } else { SessionKind::WebSocket };
+        let kind = if raw {
+            SessionKind::RawWebSocket
+        } else {
+            SessionKind::WebSocket
+        };
         let mut session = Session::new(ep, kind, None);
         session.receiver = Some(id);
         session.heartbeat_at = Some(now + self.endpoints[ep].options.heartbeat_delay);
         let s = self.sessions.insert(session);
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         let rest = c.decoder.take_remaining();
         c.state = ConnState::WebSocket(Box::new(WsConnection {
             session: s,
@@ -189,7 +209,11 @@ impl Server {
             close_deadline: None,
         }));
         c.request_started = None;
-        self.events.push_back(Event::Opened { session: SessionId(s), endpoint: ep, info: Box::new(info) });
+        self.events.push_back(Event::Opened {
+            session: SessionId(s),
+            endpoint: ep,
+            info: Box::new(info),
+        });
         if !raw {
             self.emit(now, id, Frame::Open);
         }
@@ -202,14 +226,17 @@ impl Server {
 
     /// Bytes from a WebSocket connection (or one finishing a hixie-76 handshake).
     pub(super) fn websocket_input(&mut self, now: Instant, id: u64, data: &[u8]) {
-        let Some(c) = self.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         if let ConnState::AwaitingKey3(p) = &mut c.state {
             let take = (8 - p.key3.len()).min(data.len());
             p.key3.extend_from_slice(&data[..take]);
             if p.key3.len() < 8 {
                 return;
             }
-            let ConnState::AwaitingKey3(p) = std::mem::replace(&mut c.state, ConnState::Http) else {
+            let ConnState::AwaitingKey3(p) = std::mem::replace(&mut c.state, ConnState::Http)
+            else {
                 unreachable!("matched above")
             };
             let key3: [u8; 8] = p.key3[..8].try_into().unwrap_or_default();
@@ -222,7 +249,9 @@ impl Server {
             self.open_websocket(now, id, p.endpoint, p.raw, decoder, p.info);
             return self.websocket_input(now, id, &data[take..]);
         }
-        let ConnState::WebSocket(ws) = &mut c.state else { return };
+        let ConnState::WebSocket(ws) = &mut c.state else {
+            return;
+        };
         ws.decoder.feed(data);
         let session = ws.session;
         if !data.is_empty() {
@@ -232,8 +261,12 @@ impl Server {
             }
         }
         loop {
-            let Some(c) = self.conns.get_mut(id) else { return };
-            let ConnState::WebSocket(ws) = &mut c.state else { return };
+            let Some(c) = self.conns.get_mut(id) else {
+                return;
+            };
+            let ConnState::WebSocket(ws) = &mut c.state else {
+                return;
+            };
             let closing = ws.close_deadline.is_some();
             let hixie = ws.decoder.is_hixie();
             let item = ws.decoder.next();
@@ -242,7 +275,10 @@ impl Server {
                 Ok(Some(_)) if closing && !matches!(item, Ok(Some(Incoming::Close(_)))) => {}
                 Ok(Some(Incoming::Text(text))) => self.websocket_text(now, id, session, text),
                 Ok(Some(Incoming::Binary(_))) => {
-                    let e = ProtocolError { code: 1003, reason: "Binary messages are not supported" };
+                    let e = ProtocolError {
+                        code: 1003,
+                        reason: "Binary messages are not supported",
+                    };
                     return self.websocket_fail(now, id, session, e);
                 }
                 Ok(Some(Incoming::Ping(payload))) => {
@@ -269,22 +305,33 @@ impl Server {
     }
 
     fn websocket_text(&mut self, now: Instant, id: u64, session: u64, text: String) {
-        let Some(s) = self.sessions.get(session) else { return };
+        let Some(s) = self.sessions.get(session) else {
+            return;
+        };
         if !s.is_open() {
             return;
         }
         if s.kind == SessionKind::RawWebSocket {
-            self.events.push_back(Event::Message { session: SessionId(session), text });
+            self.events.push_back(Event::Message {
+                session: SessionId(session),
+                text,
+            });
             return;
         }
         match crate::payload::parse_websocket_message(text.as_bytes()) {
             Ok(messages) => {
                 for text in messages {
-                    self.events.push_back(Event::Message { session: SessionId(session), text });
+                    self.events.push_back(Event::Message {
+                        session: SessionId(session),
+                        text,
+                    });
                 }
             }
             Err(_) => {
-                let e = ProtocolError { code: 3000, reason: "Broken framing." };
+                let e = ProtocolError {
+                    code: 3000,
+                    reason: "Broken framing.",
+                };
                 self.websocket_fail(now, id, session, e);
             }
         }
@@ -315,10 +362,17 @@ impl Server {
 
     /// A SockJS frame on a WebSocket: one text message.
     pub(super) fn websocket_frame(&mut self, id: u64, f: &Frame<'_>) {
-        let Some(c) = self.conns.get_mut(id) else { return };
-        let ConnState::WebSocket(ws) = &c.state else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let ConnState::WebSocket(ws) = &c.state else {
+            return;
+        };
         let hixie = ws.decoder.is_hixie();
-        let raw = self.sessions.get(ws.session).is_some_and(|s| s.kind == SessionKind::RawWebSocket);
+        let raw = self
+            .sessions
+            .get(ws.session)
+            .is_some_and(|s| s.kind == SessionKind::RawWebSocket);
         if raw {
             return; // No SockJS framing on the raw endpoint.
         }
@@ -377,14 +431,25 @@ impl Server {
 
     /// Closes a WebSocket session's connection from our side: the SockJS close frame (not on
     /// the raw endpoint), then the WebSocket close frame, then wait for the peer's.
-    pub(super) fn websocket_close(&mut self, now: Instant, id: u64, close: &[u8], reason: &CloseReason) {
+    pub(super) fn websocket_close(
+        &mut self,
+        now: Instant,
+        id: u64,
+        close: &[u8],
+        reason: &CloseReason,
+    ) {
         let Some(c) = self.conns.get(id) else { return };
-        let ConnState::WebSocket(ws) = &c.state else { return };
+        let ConnState::WebSocket(ws) = &c.state else {
+            return;
+        };
         if ws.close_deadline.is_some() {
             return;
         }
         let hixie = ws.decoder.is_hixie();
-        let raw = self.sessions.get(ws.session).is_some_and(|s| s.kind == SessionKind::RawWebSocket);
+        let raw = self
+            .sessions
+            .get(ws.session)
+            .is_some_and(|s| s.kind == SessionKind::RawWebSocket);
         if !raw {
             self.websocket_frame(id, &Frame::Close(close));
         }
@@ -412,11 +477,15 @@ impl Server {
     /// Heartbeat ping on an RFC 6455 connection, when configured; the pong deadline starts.
     pub(super) fn websocket_ping(&mut self, now: Instant, session: u64, id: u64) {
         let Some(c) = self.conns.get(id) else { return };
-        let ConnState::WebSocket(ws) = &c.state else { return };
+        let ConnState::WebSocket(ws) = &c.state else {
+            return;
+        };
         if ws.decoder.is_hixie() || ws.close_deadline.is_some() {
             return;
         }
-        let Some(s) = self.sessions.get_mut(session) else { return };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         let Some(timeout) = self.endpoints[s.endpoint].options.websocket_ping_timeout else {
             return;
         };
@@ -433,7 +502,10 @@ impl Server {
         if self.sessions.get(session).is_some_and(Session::is_open) {
             self.events.push_back(Event::Closed {
                 session: SessionId(session),
-                reason: CloseReason::ClientClosed { code, reason: reason.to_string() },
+                reason: CloseReason::ClientClosed {
+                    code,
+                    reason: reason.to_string(),
+                },
             });
         }
         self.forget_session(session);

@@ -51,7 +51,10 @@ mod tests {
         write_prelude(&mut out, b"callback");
         assert_eq!(out.len(), 1035);
         let text = std::str::from_utf8(&out).unwrap();
-        assert!(text.trim().ends_with("window.onload = function() {c.stop();};\n  </script>"));
+        assert!(
+            text.trim()
+                .ends_with("window.onload = function() {c.stop();};\n  </script>")
+        );
         assert!(text.contains("var c = parent.callback;\n"));
         assert!(text.ends_with("   \r\n\r\n"));
     }
@@ -60,7 +63,10 @@ mod tests {
     fn frames_cannot_close_the_script() {
         let mut out = BytesMut::new();
         write_frame(&mut out, br#"a["</script>"]"#);
-        assert_eq!(&out[..], &b"<script>\np(\"a[\\\"\\u003c/script\\u003e\\\"]\");\n</script>\r\n"[..]);
+        assert_eq!(
+            &out[..],
+            &b"<script>\np(\"a[\\\"\\u003c/script\\u003e\\\"]\");\n</script>\r\n"[..]
+        );
         let mut out = BytesMut::new();
         write_frame(&mut out, b"o");
         assert_eq!(&out[..], b"<script>\np(\"o\");\n</script>\r\n");

@@ -21,7 +21,11 @@ pub fn write_frame(out: &mut BytesMut, callback: &[u8], frame: &[u8]) {
 /// the body is form-encoded, else the body itself as that JSON.
 pub fn parse_send(content_type: Option<&[u8]>, body: &[u8]) -> Result<Vec<String>, PayloadError> {
     let is_form = content_type.is_some_and(|ct| {
-        let mime = ct.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+        let mime = ct
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
         mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
     });
     if !is_form {
@@ -46,13 +50,19 @@ mod tests {
         assert_eq!(&out[..], b"/**/callback(\"o\");\r\n");
         let mut out = BytesMut::new();
         write_frame(&mut out, b"x", br#"a["abc","%61bc"]"#);
-        assert_eq!(&out[..], &b"/**/x(\"a[\\\"abc\\\",\\\"%61bc\\\"]\");\r\n"[..]);
+        assert_eq!(
+            &out[..],
+            &b"/**/x(\"a[\\\"abc\\\",\\\"%61bc\\\"]\");\r\n"[..]
+        );
     }
 
     #[test]
     fn sends() {
         assert_eq!(parse_send(FORM, b"d=%5B%22x%22%5D"), Ok(vec!["x".into()]));
-        assert_eq!(parse_send(Some(b"text/plain"), br#"["%61bc"]"#), Ok(vec!["%61bc".into()]));
+        assert_eq!(
+            parse_send(Some(b"text/plain"), br#"["%61bc"]"#),
+            Ok(vec!["%61bc".into()])
+        );
         assert_eq!(parse_send(None, br#"["a"]"#), Ok(vec!["a".into()]));
         assert_eq!(parse_send(FORM, b"d=%5B%22x"), Err(PayloadError::Broken));
         for empty in [&b""[..], b"d=", b"p=p"] {

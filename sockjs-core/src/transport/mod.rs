@@ -156,8 +156,14 @@ pub fn callback(query: &[u8]) -> Result<Bytes, CallbackError> {
         .ok_or(CallbackError::Missing)?;
     let ok = !name.is_empty()
         && name.len() <= 32
-        && name.iter().all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok { Ok(Bytes::from(name)) } else { Err(CallbackError::Invalid) }
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(Bytes::from(name))
+    } else {
+        Err(CallbackError::Invalid)
+    }
 }
 
 #[cfg(test)]
@@ -166,13 +172,30 @@ mod tests {
 
     #[test]
     fn callbacks() {
-        assert_eq!(callback(b"c=%63allback"), Ok(Bytes::from_static(b"callback")));
-        assert_eq!(callback(b"callback=a.b_c-1"), Ok(Bytes::from_static(b"a.b_c-1")));
+        assert_eq!(
+            callback(b"c=%63allback"),
+            Ok(Bytes::from_static(b"callback"))
+        );
+        assert_eq!(
+            callback(b"callback=a.b_c-1"),
+            Ok(Bytes::from_static(b"a.b_c-1"))
+        );
         assert_eq!(callback(b"c=x&callback=y"), Ok(Bytes::from_static(b"x")));
         assert_eq!(callback(b""), Err(CallbackError::Missing));
         assert_eq!(callback(b"d=1"), Err(CallbackError::Missing));
-        for bad in ["c=%20", "c=*", "c=abc(", "c=abc%28", "c=", &format!("c={}", "a".repeat(33))] {
-            assert_eq!(callback(bad.as_bytes()), Err(CallbackError::Invalid), "{bad}");
+        for bad in [
+            "c=%20",
+            "c=*",
+            "c=abc(",
+            "c=abc%28",
+            "c=",
+            &format!("c={}", "a".repeat(33)),
+        ] {
+            assert_eq!(
+                callback(bad.as_bytes()),
+                Err(CallbackError::Invalid),
+                "{bad}"
+            );
         }
         assert!(callback(format!("c={}", "a".repeat(32)).as_bytes()).is_ok());
     }
