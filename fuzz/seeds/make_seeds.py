@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seeds of the byte-level targets and of `server` (whose byte code
+is described at the top of fuzz_targets/server.rs). Run from fuzz/: python3 seeds/make_seeds.py
+
+The `ws_handshake` seeds are not made here: that target decodes its input with `arbitrary`,
+so its seeds are small inputs a fuzzing run found, picked for reaching an RFC 6455 101, a
+hixie-76 101 with its challenge answer, and each refusal.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    os.makedirs(os.path.join(HERE, target), exist_ok=True)
+    with open(os.path.join(HERE, target, name), "wb") as f:
+        f.write(data)
+
+
+def ws(op, payload, fin=True, mask=b"\x37\xfa\x21\x3d"):
+    """A masked client frame."""
+    out = bytes([(0x80 if fin else 0) | op])
+    n = len(payload)
+    if n < 126:
+        out += bytes([0x80 | n])
+    elif n < 65536:
+        out += bytes([0x80 | 126]) + struct.pack(">H", n)
+    else:
+        out += bytes([0x80 | 127]) + struct.pack(">Q", n)
+    return out + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+# http_request: limit bytes a, b, c; then k and k split sizes; then the client's bytes.
+L = bytes([0xFF, 19, 0xFF])
+write("http_request", "xhr_send_length", L + bytes([0])
+      + b'POST /echo/000/abc/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n["abc"]')
+write("http_request", "chunked_pipelined_split", L + bytes([3, 0, 7, 200])
+      + b"POST /echo/000/abc/xhr_send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      + b'3;ext=1\r\n["a\r\n2\r\n"]\r\n0\r\nTrailer: x\r\n\r\n'
+      + b"GET /echo/info HTTP/1.1\r\n\r\n")
+write("http_request", "http10_absolute_form", L + bytes([1, 5])
+      + b"\r\nGET http://example.com/echo?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n"
+      + b"Expect: 100-continue\r\n\r\n")
+write("http_request", "empty_content_length", L + bytes([0])
+      + b"POST /echo/000/a/xhr_send HTTP/1.1\nContent-Length:\n\n")
+write("http_request", "head_too_large", bytes([0, 2, 0, 0])
+      + b"GET / HTTP/1.1\r\nX: " + b"a" * 40 + b"\r\nY: 1\r\nZ: 2\r\n\r\n")
+
+# ws_frame: limit bytes a (frame = 2a), b (message = 4b); then k and sizes; then frames.
+W = bytes([200, 200])
+write("ws_frame", "text_ping_close", W + bytes([0])
+      + ws(1, b'["hello"]') + ws(9, b"ping") + ws(8, struct.pack(">H", 1000) + b"bye"))
+e_acute = "h\u00e9".encode()
+write("ws_frame", "fragmented_utf8_split", W + bytes([2, 0, 1])
+      + ws(1, e_acute[:2], fin=False) + ws(10, b"")
+      + ws(0, e_acute[2:] + b"llo", fin=False) + ws(0, b"!"))
+write("ws_frame", "extended_length", W + bytes([1, 193]) + ws(2, b"x" * 300))
+write("ws_frame", "too_big", bytes([4, 4, 0]) + ws(1, b"0123456789"))
+
+# client_payload: a mode byte (how jsonp_send reads the rest), then the bytes.
+write("client_payload", "array",
+      b"\x00" + b'["a","b\\u00e9\\ud83d\\ude00","\\u2028<script>"]')
+write("client_payload", "ws_string", b"\x01" + b' "\\"quoted\\" \\/ \\b\\f\\n\\r\\t" ')
+write("client_payload", "lone_surrogates", b"\x02" + b'["\\ud800x","\\udc00","\\ud800\\u0041"]')
+write("client_payload", "form",
+      b"\x03" + b"d=%5B%22x%25y%22%2C%22%3C%2Fscript%3E%22%5D&e=1")
+write("client_payload", "not_strings", b"\x00" + b"[1,null,{}]")
+
+# server: the byte code of fuzz_targets/server.rs.
+# setup: heartbeat ~1 s, disconnect ~1 s, response_limit 4096, ping timeout ~530 ms,
+# 6 sessions, 8 connections, 1024 queued bytes, 31 queued messages, 2048 unflushed,
+# frames 256, messages 512, bodies 512, heads 768.
+SETUP = bytes([24, 24, 128, 12, 5, 7, 64, 31, 64, 64, 64, 64, 64])
+
+
+def blob(b):
+    b = b.encode() if isinstance(b, str) else b
+    assert len(b) < 256
+    return bytes([len(b)]) + b
+
+
+def strs(items):
+    return bytes([len(items)]) + b"".join(blob(s) for s in items)
+
+
+ACCEPT = b"\x00"
+SHUTDOWN = b"\x0a"
+
+
+def request(conn, kind, fields=b"", endpoint=0, session=0, flags=0, split=b""):
+    return bytes([1, conn, kind, endpoint, session, 0, flags]) + fields + blob(split)
+
+
+def frames(conn, items, split=b""):
+    return bytes([2, conn, len(items)]) + b"".join(items) + blob(split)
+
+
+def frame(kind, payload, flags=0, mask=b"\x37\xfa\x21\x3d"):
+    return bytes([kind, flags]) + mask + payload
+
+
+def written(conn, amount=0):
+    return bytes([4, conn]) + struct.pack("<H", amount)
+
+
+def closed(conn):
+    return bytes([5, conn])
+
+
+def advance(millis, step=True):
+    return bytes([6]) + struct.pack("<H", millis) + bytes([0 if step else 1])
+
+
+def send(session, text):
+    return bytes([7, session]) + blob(text)
+
+
+def send_many(sessions, text):
+    return bytes([8, len(sessions)]) + bytes(sessions) + blob(text)
+
+
+def app_close(session, code, reason):
+    return bytes([9, session]) + struct.pack("<H", code) + blob(reason)
+
+
+XHR, XHR_SEND, XHR_STREAMING, EVENTSOURCE, HTMLFILE, JSONP, JSONP_SEND, WEBSOCKET = (
+    4, 5, 6, 7, 8, 9, 10, 11)
+
+
+def messages_body(items, chunk=None):
+    mode = 0 if chunk is None else 0x80
+    return bytes([mode]) + (bytes([chunk]) if chunk is not None else b"") + strs(items)
+
+
+write("server", "xhr_polling", SETUP + ACCEPT
+      + request(0, XHR)
+      + request(0, XHR_SEND, messages_body(["hello", "w\u00f6rld"]))
+      + send(0, "hi") + send(0, "there")
+      + request(0, XHR, split=b"\x05\x00")
+      + written(0) + advance(3000))
+write("server", "streaming_transports", SETUP + ACCEPT + ACCEPT + ACCEPT
+      + request(0, XHR_STREAMING, session=1)
+      + request(1, EVENTSOURCE, session=2)
+      + request(2, HTMLFILE, bytes([1]), session=3)
+      + send(0, "to xhr_streaming") + send(1, "100% \r\n") + send(2, "</script>")
+      + send_many([0, 1, 2], "everyone") + advance(2500)
+      + app_close(2, 3000, "Go away!") + written(0, 100) + closed(1) + advance(3000))
+write("server", "websocket_rfc6455", SETUP + ACCEPT
+      + request(0, WEBSOCKET, bytes([0, 0]), session=4)
+      + frames(0, [frame(0, strs(["a", "b"])), frame(3, blob("x")),
+                   frame(1, blob('"c"'))], split=b"\x03")
+      + send(0, "reply") + written(0)
+      + frames(0, [frame(5, b"\x01" + struct.pack("<H", 1000) + blob("bye"))]))
+write("server", "websocket_raw_and_hixie", SETUP + ACCEPT + ACCEPT
+      + request(0, WEBSOCKET, bytes([2]) + struct.pack("<II", 155712099, 173347027)
+                + bytes([3]) + b"Tm[K T2u" + bytes([1]))
+      + frames(0, [frame(1, blob("raw text"))])
+      + request(1, WEBSOCKET, bytes([1, 0]), session=5)
+      + frames(1, [frame(1, blob("not json"))])
+      + send(0, "raw reply") + advance(1500) + app_close(0, 4000, "done"))
+write("server", "fixed_pages_and_jsonp", SETUP + ACCEPT
+      + request(0, 0) + request(0, 1) + request(0, 2, flags=0x08)
+      + request(0, 3, bytes([3])) + request(0, 12, bytes([1])) + request(0, 13, bytes([0]))
+      + request(0, 14, blob("nothing/here"))
+      + request(0, JSONP, bytes([1]), session=6)
+      + request(0, JSONP_SEND, messages_body(["x&y"]) + bytes([1]), session=6)
+      + request(0, JSONP, bytes([0]), session=6)
+      + request(0, JSONP, bytes([1]), session=6)
+      + ACCEPT + request(1, XHR, endpoint=1, flags=0x18 | 0x20)
+      + request(1, XHR, endpoint=1, flags=0x08 | 0x20, session=7)
+      + request(1, WEBSOCKET, bytes([0, 0]), endpoint=1, flags=0x08))
+write("server", "queue_full_and_shutdown", SETUP[:6] + bytes([2, 4, 0]) + SETUP[9:] + ACCEPT
+      + request(0, EVENTSOURCE)
+      + send(0, "x" * 20) + send(0, "y" * 20) + send(0, "z" * 20) + send(0, "w" * 20)
+      + send(0, "v" * 20) + ACCEPT + request(1, XHR, session=1) + SHUTDOWN + ACCEPT)
+write("server", "pipelined_continue_http10", SETUP + ACCEPT
+      + bytes([3, 0]) + blob(b"POST /echo/000/p/xhr HTTP/1.1\r\n\r\n"
+                             b"POST /echo/000/p/xhr HTTP/1.1\r\n\r\nGET /echo HTTP/1.1\r\n\r\n")
+      + request(0, XHR_SEND, messages_body(["chunked"], chunk=3), session=8, flags=0x40)
+      + request(0, XHR_STREAMING, session=9, flags=0x01)
+      + ACCEPT + request(1, XHR, session=8, flags=0x02) + advance(9000))
