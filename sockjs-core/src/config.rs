@@ -14,7 +14,8 @@ pub struct Options {
     /// Bytes a streaming response (xhr_streaming, eventsource, htmlfile) carries before it is
     /// ended so the client reconnects and frees memory. Default 128 KiB.
     pub response_limit: usize,
-    /// Silence on an open receiver after which a heartbeat frame `h` is sent. Default 25 s.
+    /// Silence on an open receiver after which a heartbeat frame `h` is sent. Default 25 s;
+    /// zero turns heartbeats off.
     pub heartbeat_delay: Duration,
     /// How long a session without a receiver lives before it is forgotten (and how long a
     /// closed session keeps answering with its close frame). Default 5 s.
@@ -107,14 +108,16 @@ pub struct Limits {
     pub max_head_size: usize,
     /// Most header lines per request; more is answered 431. Default 64 (at most 256).
     pub max_headers: usize,
-    /// Largest request body (xhr_send, jsonp_send); larger is answered 413. Default 1 MiB.
+    /// Largest request body (xhr_send, jsonp_send); larger is answered 413. Default 4 MiB
+    /// (room for a 1 MiB message after JSON and form encoding).
     pub max_body_size: usize,
     /// Largest WebSocket frame payload; larger closes with 1009. Default 1 MiB.
     pub max_frame_size: usize,
     /// Largest WebSocket message (all fragments); larger closes with 1009. Default 1 MiB.
     pub max_message_size: usize,
     /// Bytes of messages a session may hold for a client that is not taking them; more closes
-    /// the session with `c[1013,"Send queue full"]`. Default 4 MiB.
+    /// the session with `c[1013,"Send queue full"]` after what was queued. An empty queue
+    /// always takes one message, whatever its size. Default 4 MiB.
     pub max_queued_bytes: usize,
     /// Messages a session may hold likewise. Default 65 536.
     pub max_queued_messages: usize,
@@ -145,7 +148,7 @@ impl Default for Limits {
         Limits {
             max_head_size: 16 * 1024,
             max_headers: 64,
-            max_body_size: 1024 * 1024,
+            max_body_size: 4 * 1024 * 1024,
             max_frame_size: 1024 * 1024,
             max_message_size: 1024 * 1024,
             max_queued_bytes: 4 * 1024 * 1024,

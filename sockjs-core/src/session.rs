@@ -70,9 +70,12 @@ impl Session {
         self.state == SessionState::Open
     }
 
-    /// Adds a message; false if that would pass `max_bytes` or `max_messages`.
+    /// Adds a message; false if that would pass `max_bytes` or `max_messages`. An empty
+    /// queue always takes one message, however large: the limits bound what piles up for a
+    /// client that is not reading, not the size of what the application sends.
     pub(crate) fn enqueue(&mut self, msg: Bytes, max_bytes: usize, max_messages: usize) -> bool {
-        if self.queue.len() >= max_messages || self.queued_bytes + msg.len() > max_bytes {
+        let full = self.queue.len() >= max_messages || self.queued_bytes + msg.len() > max_bytes;
+        if full && !self.queue.is_empty() {
             return false;
         }
         self.queued_bytes += msg.len();

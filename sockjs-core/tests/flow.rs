@@ -397,7 +397,7 @@ fn shutdown_refuses_new_sessions_on_requests_already_under_way() {
     h.shutdown();
     h.send_bytes(c, b"\r\n");
     let r = h.read_response(c);
-    assert_eq!((r.status, r.text()), (503, "Too many sessions"));
+    assert_eq!((r.status, r.text()), (503, "Server shutting down"));
     assert_eq!(h.server.session_count(), 0);
     assert!(h.take_events().is_empty());
 }

@@ -206,7 +206,7 @@ fn oversized_heads_bodies_and_frames(rt: &str) {
     assert_eq!(c.response().status, 431);
     // A chunked body announcing more than the limit is refused at the chunk's size line.
     let mut c = Conn::open(s.addr);
-    c.send(b"POST /echo/0/x/xhr_send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n");
+    c.send(b"POST /echo/0/x/xhr_send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n500000\r\n");
     assert_eq!(c.response().status, 413);
     // A WebSocket frame over the 1 MiB limit is refused from its header.
     let mut ws = Conn::websocket(s.addr, &format!("/echo/000/{}/websocket", sid()));

@@ -29,7 +29,7 @@ impl Default for DecoderLimits {
         DecoderLimits {
             max_head_size: 16 * 1024,
             max_headers: 64,
-            max_body_size: 1024 * 1024,
+            max_body_size: 4 * 1024 * 1024,
         }
     }
 }

@@ -166,11 +166,11 @@ impl Server {
             }
             Transport::XhrSend => {
                 let result = xhr::parse_send(&req.body);
-                return self.client_send(now, id, ep, ctx, &session_id, result, false);
+                return self.client_send(id, ep, ctx, &session_id, result, false);
             }
             Transport::JsonpSend => {
                 let result = jsonp::parse_send(req.header("content-type"), &req.body);
-                return self.client_send(now, id, ep, ctx, &session_id, result, true);
+                return self.client_send(id, ep, ctx, &session_id, result, true);
             }
             Transport::Xhr => ReceiverKind::XhrPolling,
             Transport::XhrStreaming => ReceiverKind::XhrStreaming,
@@ -188,7 +188,11 @@ impl Server {
                             content_type: Some(TEXT),
                             body,
                         };
-                        return self.answer(id, ctx, Some(ep), a);
+                        let url = SessionUrl {
+                            endpoint: ep,
+                            cors: false,
+                        };
+                        return self.answer(id, ctx, Some(url), a);
                     }
                 }
             }
@@ -200,7 +204,6 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     fn client_send(
         &mut self,
-        now: Instant,
         id: u64,
         ep: usize,
         ctx: &ResponseContext,
@@ -208,6 +211,11 @@ impl Server {
         messages: Result<Vec<String>, PayloadError>,
         jsonp: bool,
     ) {
+        // Only the xhr family is fetched cross-origin; jsonp_send posts from a form.
+        let url = Some(SessionUrl {
+            endpoint: ep,
+            cors: !jsonp,
+        });
         let messages = match messages {
             Ok(m) => m,
             Err(e) => {
@@ -216,11 +224,11 @@ impl Server {
                     content_type: Some(TEXT),
                     body: e.message().as_bytes(),
                 };
-                return self.answer(id, ctx, Some(ep), a);
+                return self.answer(id, ctx, url, a);
             }
         };
         let Some(&session) = self.endpoints[ep].sessions.get(session_id) else {
-            return self.answer(id, ctx, Some(ep), not_found());
+            return self.answer(id, ctx, url, not_found());
         };
         if self.sessions.get(session).is_some_and(|s| s.is_open()) {
             for text in messages {
@@ -230,12 +238,11 @@ impl Server {
                 });
             }
         }
-        let _ = now;
         if jsonp {
             self.answer(
                 id,
                 ctx,
-                Some(ep),
+                url,
                 Answer {
                     status: 200,
                     content_type: Some(TEXT),
@@ -246,7 +253,7 @@ impl Server {
             self.answer(
                 id,
                 ctx,
-                Some(ep),
+                url,
                 Answer {
                     status: 204,
                     content_type: Some(TEXT),
@@ -346,16 +353,24 @@ impl Server {
         self.after_answer(id, ctx);
     }
 
-    /// A complete response. With `ep`, it is a session URL's answer: the session headers
+    /// A complete response. With `session`, it is a session URL's answer: the session headers
     /// (no-cache, cookie, and CORS for the xhr family) are added.
-    fn answer(&mut self, id: u64, ctx: &ResponseContext, ep: Option<usize>, a: Answer<'_>) {
+    fn answer(
+        &mut self,
+        id: u64,
+        ctx: &ResponseContext,
+        session: Option<SessionUrl>,
+        a: Answer<'_>,
+    ) {
         let mut out = BytesMut::new();
         let mut head = ResponseHead::new(&mut out, a.status);
-        if let Some(ep) = ep {
-            let options = &self.endpoints[ep].options;
+        if let Some(url) = session {
+            let options = &self.endpoints[url.endpoint].options;
             ctx.cookie(&mut head, options);
             head.header("Cache-Control", NO_CACHE);
-            ctx.cors(&mut head);
+            if url.cors {
+                ctx.cors(&mut head);
+            }
         }
         if let Some(ct) = a.content_type {
             head.header("Content-Type", ct);
@@ -407,6 +422,13 @@ impl Server {
 }
 
 const TEXT: &str = "text/plain; charset=UTF-8";
+
+/// An answer on a session URL: which endpoint, and whether it is CORS-enabled.
+#[derive(Debug, Clone, Copy)]
+struct SessionUrl {
+    endpoint: usize,
+    cors: bool,
+}
 
 fn not_found() -> Answer<'static> {
     Answer {

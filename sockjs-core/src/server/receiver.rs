@@ -80,10 +80,10 @@ impl Server {
         kind: ReceiverKind,
     ) {
         let existing = self.endpoints[ep].sessions.get(session_id).copied();
-        if existing.is_none() && self.sessions.len() >= self.limits.max_sessions
-            || existing.is_none() && self.shutting_down
+        if existing.is_none()
+            && let Some(refusal) = self.session_refusal()
         {
-            return self.answer_text(id, ctx, 503, "Too many sessions");
+            return self.answer_text(id, ctx, 503, refusal);
         }
         self.start_receiver(now, id, ep, ctx, kind);
         let session = match existing {
@@ -204,7 +204,7 @@ impl Server {
             return;
         }
         s.receiver = Some(id);
-        s.heartbeat_at = Some(now + self.endpoints[s.endpoint].options.heartbeat_delay);
+        s.heartbeat_at = heartbeat_deadline(&self.endpoints[s.endpoint].options, now);
         if let Some(ConnState::Receiving(r)) = self.conns.get_mut(id).map(|c| &mut c.state) {
             r.session = Some(session);
         }
@@ -324,7 +324,7 @@ impl Server {
         }
         // Anything written resets the silence the heartbeat measures.
         if let Some(s) = session.and_then(|s| self.sessions.get_mut(s)) {
-            s.heartbeat_at = Some(now + self.endpoints[s.endpoint].options.heartbeat_delay);
+            s.heartbeat_at = heartbeat_deadline(&self.endpoints[s.endpoint].options, now);
         }
         false
     }
@@ -440,6 +440,17 @@ impl Server {
         }
     }
 
+    /// Why a new session cannot be opened now, if it cannot.
+    pub(super) fn session_refusal(&self) -> Option<&'static str> {
+        if self.shutting_down {
+            Some("Server shutting down")
+        } else if self.sessions.len() >= self.limits.max_sessions {
+            Some("Too many sessions")
+        } else {
+            None
+        }
+    }
+
     /// Removes a session for good.
     pub(super) fn forget_session(&mut self, session: u64) {
         if let Some(s) = self.sessions.remove(session)
@@ -507,4 +518,14 @@ impl Server {
             protocol,
         }
     }
+}
+
+/// When the next heartbeat is due on a receiver attached at `now`; never with a zero
+/// `heartbeat_delay`, which turns heartbeats off.
+pub(super) fn heartbeat_deadline(
+    options: &crate::config::Options,
+    now: Instant,
+) -> Option<Instant> {
+    let delay = options.heartbeat_delay;
+    (!delay.is_zero()).then(|| now + delay)
 }

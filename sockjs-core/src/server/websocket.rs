@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::receiver::Frame;
+use super::receiver::{Frame, heartbeat_deadline};
 use super::{ConnState, Server};
 use crate::event::{After, CloseReason, Event, RequestInfo, SessionId};
 use crate::frame;
@@ -81,8 +81,8 @@ impl Server {
         if !req.header_has_token("connection", "upgrade") {
             return self.answer_text(id, ctx, 400, CONNECTION_UPGRADE);
         }
-        if self.sessions.len() >= self.limits.max_sessions || self.shutting_down {
-            return self.answer_text(id, ctx, 503, "Too many sessions");
+        if let Some(refusal) = self.session_refusal() {
+            return self.answer_text(id, ctx, 503, refusal);
         }
         let protocol = if raw { "websocket-raw" } else { "websocket" };
         let info = self.request_info(id, ep, req, protocol);
@@ -197,7 +197,7 @@ impl Server {
         };
         let mut session = Session::new(ep, kind, None);
         session.receiver = Some(id);
-        session.heartbeat_at = Some(now + self.endpoints[ep].options.heartbeat_delay);
+        session.heartbeat_at = heartbeat_deadline(&self.endpoints[ep].options, now);
         let s = self.sessions.insert(session);
         let Some(c) = self.conns.get_mut(id) else {
             return;

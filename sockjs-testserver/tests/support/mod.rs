@@ -1,6 +1,6 @@
 //! A test-server process per test and a small byte-level HTTP / WebSocket client.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
