@@ -43,7 +43,9 @@ pub struct Transmit {
 pub enum After {
     /// Keep it open.
     KeepOpen,
-    /// Flush, then close it. The core has forgotten the connection.
+    /// Flush, then close it. The core keeps the connection until [`crate::Server::handle_written`]
+    /// reports the last byte written, and may still send an `Abort` for it if that stalls
+    /// past `write_timeout`.
     Close,
     /// Close it now, dropping anything still unwritten (the peer stopped reading). The core
     /// has forgotten the connection.

@@ -496,3 +496,38 @@ fn deadlines_are_exact_on_the_virtual_clock() {
     }
     assert_eq!(at, [ms(1500), ms(3000), ms(4500), ms(6000)]);
 }
+
+#[test]
+fn a_closing_connection_is_kept_until_its_last_bytes_are_written() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.stop_reading(c);
+    h.send_bytes(c, b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(h.closed(c), Some(After::Close));
+    assert_eq!(
+        h.server.connection_count(),
+        1,
+        "kept while the response is unwritten"
+    );
+    h.resume_reading(c);
+    assert_eq!(
+        h.server.connection_count(),
+        0,
+        "forgotten once it is written"
+    );
+    assert_eq!(h.read_response(c).text(), "Welcome to SockJS!\n");
+}
+
+#[test]
+fn a_final_write_that_never_drains_is_aborted_after_write_timeout() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.stop_reading(c);
+    h.send_bytes(c, b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(h.closed(c), Some(After::Close));
+    h.advance(sockjs_core::Limits::default().write_timeout - ms(1));
+    assert_eq!(h.closed(c), Some(After::Close));
+    h.advance(ms(1));
+    assert_eq!(h.closed(c), Some(After::Abort));
+    assert_eq!(h.server.connection_count(), 0);
+}

@@ -162,7 +162,9 @@ impl Driver {
 
     fn drain(self: &Arc<Self>, state: &mut CoreState, actions: &mut Actions) {
         while let Some(t) = state.server.poll_transmit() {
-            let done = t.after != After::KeepOpen;
+            // After a close the entry stays until the reader is done: the core may still
+            // abort a final write that stalls.
+            let done = t.after == After::Abort;
             if let Some(entry) = state.conns.get(&t.connection) {
                 if t.after == After::Abort {
                     entry.signals.abort();

@@ -86,6 +86,9 @@ struct Connection {
     dirty: bool,
     /// What the next transmit asks after its data.
     after: After,
+    /// Closed, and its last bytes are still being written: forgotten once they are, aborted
+    /// if they are not within `write_timeout`.
+    draining: bool,
     /// Bytes taken by `poll_transmit` and not yet reported written.
     unflushed: usize,
     /// Last time the peer took bytes (or the first unflushed byte went out).
@@ -188,6 +191,7 @@ impl Server {
             out: BytesMut::new(),
             dirty: false,
             after: After::KeepOpen,
+            draining: false,
             unflushed: 0,
             write_progress: now,
             request_started: None,
@@ -242,6 +246,11 @@ impl Server {
         let was_blocked = c.unflushed + c.out.len() > self.limits.max_unflushed_bytes;
         c.unflushed = c.unflushed.saturating_sub(n);
         c.write_progress = now;
+        if c.draining && c.unflushed == 0 {
+            self.conns.remove(id);
+            self.finish_call(now);
+            return;
+        }
         let unblocked = c.unflushed + c.out.len() <= self.limits.max_unflushed_bytes;
         if was_blocked
             && unblocked
@@ -409,10 +418,22 @@ impl Server {
                 c.write_progress = self.last_now;
             }
             c.unflushed += data.len();
-            if after != After::KeepOpen {
-                self.conns.remove(id);
-            } else if !data.is_empty() {
-                self.schedule_connection(id);
+            match after {
+                After::KeepOpen => {
+                    if !data.is_empty() {
+                        self.schedule_connection(id);
+                    }
+                }
+                After::Close if c.unflushed > 0 => {
+                    // Kept until the last byte is reported written, so a peer that stops
+                    // reading now is still aborted after `write_timeout`.
+                    c.draining = true;
+                    c.after = After::KeepOpen;
+                    self.schedule_connection(id);
+                }
+                After::Close | After::Abort => {
+                    self.conns.remove(id);
+                }
             }
             return Some(Transmit {
                 connection: ConnectionId(id),
@@ -511,8 +532,10 @@ impl Server {
             ConnState::WebSocket(ws) => ws.close_deadline,
             ConnState::AwaitingKey3(p) => Some(p.started + limits.request_timeout),
             ConnState::Receiving(_) => None,
-            // Only waiting for `poll_transmit` to take the close: nothing left to time out
-            // (a write deadline already passed would fire again at once, forever).
+            // Closed and flushing its last bytes: only the write deadline counts. Otherwise
+            // only waiting for `poll_transmit` to take the close: nothing left to time out (a
+            // write deadline already passed would fire again at once, forever).
+            ConnState::Closed if c.draining && c.after == After::KeepOpen => None,
             ConnState::Closed => return,
         };
         let write_deadline = (c.unflushed > 0).then(|| c.write_progress + limits.write_timeout);

@@ -274,8 +274,12 @@ impl Harness {
             while let Some(t) = self.server.poll_transmit() {
                 progressed = true;
                 let client = self.conns.entry(t.connection).or_default();
+                // After a close, only an abort of the final write may follow.
                 assert!(
-                    client.closed.is_none(),
+                    client.closed.is_none()
+                        || (client.closed == Some(After::Close)
+                            && t.after == After::Abort
+                            && t.data.is_empty()),
                     "a transmit after the connection was closed"
                 );
                 assert!(!client.gone, "a transmit for a connection reported closed");
@@ -293,9 +297,15 @@ impl Harness {
                         }
                     }
                 }
-                if t.after != After::KeepOpen {
-                    client.closed = Some(t.after);
-                    client.unreported = 0;
+                match t.after {
+                    // The final write is reported like any other: the core keeps the
+                    // connection until it is flushed.
+                    After::Close => client.closed = Some(After::Close),
+                    After::Abort => {
+                        client.closed = Some(After::Abort);
+                        client.unreported = 0;
+                    }
+                    After::KeepOpen => {}
                 }
             }
             while let Some(e) = self.server.poll_event() {
@@ -373,7 +383,8 @@ impl Harness {
         let n = n.min(c.in_flight.len());
         let taken: Vec<u8> = c.in_flight.drain(..n).collect();
         c.received.extend_from_slice(&taken);
-        let open = c.closed.is_none() && !c.gone;
+        // A closed connection's final bytes are still reported; an aborted one's are lost.
+        let open = c.closed != Some(After::Abort) && !c.gone;
         if open && n > 0 {
             self.server.handle_written(self.now, conn, n);
             self.drain();
