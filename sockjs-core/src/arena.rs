@@ -2,6 +2,9 @@
 //! stale id from the adapter or the application finds nothing instead of a newer occupant.
 
 /// A slot map keyed by `u64` ids (index in the low 32 bits, generation in the high 32).
+///
+/// Values are boxed: a free slot costs a few bytes, so memory returns to the allocator when a
+/// burst of connections or sessions ends, instead of staying in a vector sized for the peak.
 #[derive(Debug)]
 pub(crate) struct Arena<T> {
     slots: Vec<Slot<T>>,
@@ -12,7 +15,7 @@ pub(crate) struct Arena<T> {
 #[derive(Debug)]
 struct Slot<T> {
     generation: u32,
-    value: Option<T>,
+    value: Option<Box<T>>,
 }
 
 impl<T> Arena<T> {
@@ -33,13 +36,13 @@ impl<T> Arena<T> {
         self.len += 1;
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
-            slot.value = Some(value);
+            slot.value = Some(Box::new(value));
             (u64::from(slot.generation) << 32) | u64::from(index)
         } else {
             let index = self.slots.len() as u32;
             self.slots.push(Slot {
                 generation: 1,
-                value: Some(value),
+                value: Some(Box::new(value)),
             });
             (1u64 << 32) | u64::from(index)
         }
@@ -52,7 +55,7 @@ impl<T> Arena<T> {
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<&T> {
-        self.slot(id)?.value.as_ref()
+        self.slot(id)?.value.as_deref()
     }
 
     pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
@@ -60,7 +63,7 @@ impl<T> Arena<T> {
         if u64::from(slot.generation) != id >> 32 {
             return None;
         }
-        slot.value.as_mut()
+        slot.value.as_deref_mut()
     }
 
     pub(crate) fn remove(&mut self, id: u64) -> Option<T> {
@@ -69,7 +72,7 @@ impl<T> Arena<T> {
         if u64::from(slot.generation) != id >> 32 {
             return None;
         }
-        let value = slot.value.take()?;
+        let value = *slot.value.take()?;
         slot.generation = slot.generation.wrapping_add(1).max(1);
         self.free.push(index as u32);
         self.len -= 1;
