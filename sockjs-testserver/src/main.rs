@@ -17,6 +17,11 @@
 mod async_std_server;
 mod tokio_server;
 
+/// jemalloc with background purging: after a burst of sessions ends, their memory goes back to
+/// the operating system within seconds (glibc's allocator keeps it for reuse instead).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::process::ExitCode;
 
 /// Parsed command line.
