@@ -49,10 +49,6 @@ enum ReadOutcome {
     Closed,
 }
 
-/// After the server closes a connection, how long unread input is still drained, so the
-/// peer gets the last response instead of a reset caused by bytes it sent that were never read.
-const LINGER: Duration = Duration::from_secs(2);
-
 async fn read_loop(
     driver: Arc<Driver>,
     id: ConnectionId,
@@ -117,14 +113,15 @@ async fn read_loop(
     };
     driver.forget(id);
     if closed_by_us {
-        linger(&stream).await;
+        linger(&stream, driver.linger).await;
     }
     driver.connection_closed();
 }
 
-/// Reads and discards until the peer closes, a little data has passed, or [`LINGER`] ends.
-async fn linger(stream: &Async<TcpStream>) {
-    let deadline = Instant::now() + LINGER;
+/// Reads and discards until the peer closes, a little data has passed, or `time` ends:
+/// the peer gets the last response rather than a reset for bytes it sent that were never read.
+async fn linger(stream: &Async<TcpStream>, time: Duration) {
+    let deadline = Instant::now() + time;
     let mut budget: usize = 256 * 1024;
     while budget > 0 {
         let timed_out = async {

@@ -110,6 +110,8 @@ pub(crate) struct Driver {
     /// Bytes of messages delivered to a session and not yet received by the application above
     /// which the connection that sent them stops being read.
     pub(crate) max_inbound_bytes: usize,
+    /// How long a closed connection's input is still drained ([`sockjs_core::Limits::linger_timeout`]).
+    pub(crate) linger: std::time::Duration,
     open_connections: AtomicUsize,
     /// Notified when the last open connection finishes.
     pub(crate) idle: Notify,
@@ -127,9 +129,9 @@ impl Driver {
     pub(crate) fn new(
         server: sockjs_core::Server,
         handlers: Vec<Handler>,
-        max_inbound_bytes: usize,
         spawner: Option<Spawner>,
     ) -> Self {
+        let server_limits = server.limits().clone();
         Driver {
             state: Mutex::new(CoreState {
                 server,
@@ -142,7 +144,8 @@ impl Driver {
             spawner,
             timer: Notify::new(),
             stopped: AtomicBool::new(false),
-            max_inbound_bytes,
+            max_inbound_bytes: server_limits.max_inbound_bytes,
+            linger: server_limits.linger_timeout,
             open_connections: AtomicUsize::new(0),
             idle: Notify::new(),
         }

@@ -21,8 +21,6 @@ use crate::session::{Callbacks, Handler, Session, run_callbacks};
 pub struct Builder {
     config: Config,
     handlers: Vec<Handler>,
-    max_inbound_bytes: usize,
-    shutdown_timeout: Duration,
     spawner: Option<Spawner>,
 }
 
@@ -31,8 +29,6 @@ impl Default for Builder {
         Builder {
             config: Config::new(),
             handlers: Vec::new(),
-            max_inbound_bytes: 1024 * 1024,
-            shutdown_timeout: Duration::from_secs(10),
             spawner: default_spawner(),
         }
     }
@@ -97,17 +93,18 @@ impl Builder {
         self
     }
 
-    /// Bytes of received messages a session may hold for an application that has not taken
-    /// them; past that, the client's connection is not read until it catches up.
-    /// Default 1 MiB.
+    /// Sets [`Limits::max_inbound_bytes`]: received messages a session may hold for an
+    /// application that has not taken them; past that, the client's connection is not read
+    /// until it catches up. Default 1 MiB.
     pub fn max_inbound_bytes(mut self, bytes: usize) -> Self {
-        self.max_inbound_bytes = bytes;
+        self.config.limits.max_inbound_bytes = bytes;
         self
     }
 
-    /// How long [`ServerHandle::shutdown`] waits for connections to finish. Default 10 s.
+    /// Sets [`Limits::shutdown_timeout`]: how long [`ServerHandle::shutdown`] waits for
+    /// connections to finish. Default 10 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
+        self.config.limits.shutdown_timeout = timeout;
         self
     }
 
@@ -145,10 +142,11 @@ impl Builder {
     /// Serves on an already bound listener (blocking or not; [`Server::run`] makes it
     /// non-blocking).
     pub fn listen(self, listener: TcpListener) -> Server {
+        let shutdown_timeout = self.config.limits.shutdown_timeout;
         let entropy: sockjs_core::Entropy = Box::new(random_u32);
         let core =
             sockjs_core::Server::new(self.config, Instant::now(), SystemTime::now(), entropy);
-        let driver = Driver::new(core, self.handlers, self.max_inbound_bytes, self.spawner);
+        let driver = Driver::new(core, self.handlers, self.spawner);
         let (stop, stop_rx) = async_channel::bounded(1);
         Server {
             listener,
@@ -156,7 +154,7 @@ impl Builder {
             stop_rx,
             handle: ServerHandle {
                 stop,
-                timeout: self.shutdown_timeout,
+                timeout: shutdown_timeout,
             },
         }
     }

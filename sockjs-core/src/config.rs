@@ -141,6 +141,17 @@ pub struct Limits {
     /// After sending a WebSocket close frame, how long to wait for the peer's before closing
     /// the connection anyway. Default 5 s.
     pub close_timeout: Duration,
+    /// Bytes of received messages a session may hold for an application that has not taken
+    /// them yet; past that, the adapter stops reading the client's connection until the
+    /// application catches up. Default 1 MiB.
+    pub max_inbound_bytes: usize,
+    /// After the server closes a connection, how long the adapter still reads and discards
+    /// input, so the peer receives the last response rather than a reset caused by bytes it
+    /// sent that were never read. Default 2 s.
+    pub linger_timeout: Duration,
+    /// How long a graceful shutdown waits for connections to finish before ending them.
+    /// Default 10 s.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -160,6 +171,9 @@ impl Default for Limits {
             keep_alive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
+            max_inbound_bytes: 1024 * 1024,
+            linger_timeout: Duration::from_secs(2),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

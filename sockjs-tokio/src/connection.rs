@@ -44,10 +44,6 @@ enum ReadOutcome {
     Closed,
 }
 
-/// After the server closes a connection, how long unread input is still drained, so the
-/// peer gets the last response instead of a reset caused by bytes it sent that were never read.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-
 async fn read_loop(
     driver: Arc<Driver>,
     id: ConnectionId,
@@ -64,7 +60,7 @@ async fn read_loop(
             _ = signals.stop_reading.notified() => {
                 driver.forget(id);
                 if !signals.aborted.load(Ordering::SeqCst) {
-                    linger(&read).await;
+                    linger(&read, driver.linger).await;
                 }
                 driver.connection_closed();
                 return;
@@ -106,9 +102,10 @@ async fn read_loop(
     driver.connection_closed();
 }
 
-/// Reads and discards until the peer closes, a little data has passed, or [`LINGER`] ends.
-async fn linger(read: &OwnedReadHalf) {
-    let deadline = tokio::time::Instant::now() + LINGER;
+/// Reads and discards until the peer closes, a little data has passed, or `time` ends:
+/// the peer gets the last response rather than a reset for bytes it sent that were never read.
+async fn linger(read: &OwnedReadHalf, time: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + time;
     let mut budget: usize = 256 * 1024;
     while budget > 0 {
         match tokio::time::timeout_at(deadline, read.readable()).await {

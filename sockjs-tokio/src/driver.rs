@@ -70,6 +70,8 @@ pub(crate) struct Driver {
     /// Bytes of messages delivered to a session and not yet received by the application above
     /// which the connection that sent them stops being read.
     pub(crate) max_inbound_bytes: usize,
+    /// How long a closed connection's input is still drained ([`sockjs_core::Limits::linger_timeout`]).
+    pub(crate) linger: std::time::Duration,
     pub(crate) open_connections: AtomicUsize,
     pub(crate) idle: Notify,
 }
@@ -83,11 +85,8 @@ pub(crate) struct Actions {
 }
 
 impl Driver {
-    pub(crate) fn new(
-        server: sockjs_core::Server,
-        handlers: Vec<Handler>,
-        max_inbound_bytes: usize,
-    ) -> Self {
+    pub(crate) fn new(server: sockjs_core::Server, handlers: Vec<Handler>) -> Self {
+        let server_limits = server.limits().clone();
         Driver {
             state: Mutex::new(CoreState {
                 server,
@@ -97,7 +96,8 @@ impl Driver {
             }),
             handlers,
             timer: Notify::new(),
-            max_inbound_bytes,
+            max_inbound_bytes: server_limits.max_inbound_bytes,
+            linger: server_limits.linger_timeout,
             open_connections: AtomicUsize::new(0),
             idle: Notify::new(),
         }
