@@ -4,10 +4,12 @@
 //! After each call the harness drains `poll_transmit` and `poll_event` completely (the
 //! run-loop contract) and checks:
 //! - a transmit names a connection that was accepted, is not after one that carried
-//!   `After::Close` or `After::Abort`, and is not after `handle_closed`; a connection's first
-//!   bytes are an HTTP response;
-//! - `connection_count()` equals the connections neither ended by the core nor closed by the
-//!   adapter, and never exceeds `max_connections`; `session_count()` never exceeds
+//!   `After::Abort` nor after `handle_closed`, and after one that carried `After::Close` is at
+//!   most an `After::Abort` with no data (the core keeps a closing connection until its last
+//!   byte is reported written, and aborts it if that stalls); a connection's first bytes are
+//!   an HTTP response;
+//! - `connection_count()` equals the connections open or closing with bytes unreported, and
+//!   the open ones never exceed `max_connections`; `session_count()` never exceeds
 //!   `max_sessions` and is at least the sessions the application sees open;
 //! - `Opened` names a new session (and none opens after `shutdown`), `Message` and `Closed`
 //!   only a session that opened and has not closed: at most one `Closed` each;
@@ -37,15 +39,27 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
+/// Where a connection is in its life, as the adapter sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Open.
+    Open,
+    /// A transmit carried `After::Close` while bytes were unreported: the core keeps it
+    /// until they are reported written, or aborts it.
+    Closing,
+    /// The core has forgotten it: `After::Abort`, or `After::Close` with everything written.
+    Ended,
+    /// The adapter reported it gone (`handle_closed`).
+    Gone,
+}
+
 /// What the harness knows of one accepted connection.
 #[derive(Debug)]
 pub struct Conn {
     /// The core's id for it.
     pub id: ConnectionId,
-    /// The core ended it (a transmit carried `After::Close` or `After::Abort`).
-    pub ended: Option<After>,
-    /// The adapter reported it gone (`handle_closed`).
-    pub gone: bool,
+    /// Where it is in its life.
+    pub phase: Phase,
     /// Bytes fed to it.
     pub fed: usize,
     /// Request heads fed to it, counted as blank lines ending a head (`\n\n`, `\n\r\n`);
@@ -61,6 +75,13 @@ pub struct Conn {
     pub unreported: usize,
     /// `handle_timeout` calls made since it was accepted.
     pub timer_calls: usize,
+}
+
+impl Conn {
+    /// Whether the core still tracks it.
+    pub fn live(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Closing)
+    }
 }
 
 /// What the application knows of one session.
@@ -94,6 +115,9 @@ pub struct Harness {
     by_session: HashMap<SessionId, usize>,
     shut_down: bool,
     next_port: u16,
+    /// The longest text the application sent, in bytes: a message that long is queued
+    /// even past `max_queued_bytes` when the queue is empty.
+    longest_send: usize,
 }
 
 impl Harness {
@@ -117,6 +141,7 @@ impl Harness {
             by_session: HashMap::new(),
             shut_down: false,
             next_port: 40000,
+            longest_send: 0,
         }
     }
 
@@ -132,8 +157,7 @@ impl Harness {
         self.by_conn.insert(id, self.conns.len());
         self.conns.push(Conn {
             id,
-            ended: None,
-            gone: false,
+            phase: Phase::Open,
             fed: 0,
             heads: 0,
             tail: [0; 2],
@@ -149,8 +173,7 @@ impl Harness {
     /// Feeds bytes to connection `i` (also after it ended: a stale id must be harmless).
     pub fn feed(&mut self, i: usize, data: &[u8]) {
         let c = &mut self.conns[i];
-        let live = c.ended.is_none() && !c.gone;
-        if live {
+        if c.phase == Phase::Open {
             c.fed += data.len();
             let mut prev = c.tail;
             for &b in data {
@@ -178,6 +201,10 @@ impl Harness {
             return;
         }
         c.unreported -= n;
+        if c.phase == Phase::Closing && c.unreported == 0 {
+            // The core forgets a closing connection once its last byte is written.
+            c.phase = Phase::Ended;
+        }
         let id = c.id;
         self.server.handle_written(self.now, id, n);
         self.drain();
@@ -187,8 +214,8 @@ impl Harness {
     pub fn closed(&mut self, i: usize) {
         let c = &mut self.conns[i];
         let id = c.id;
-        if c.ended.is_none() {
-            c.gone = true;
+        if c.live() {
+            c.phase = Phase::Gone;
         }
         self.server.handle_closed(self.now, id);
         self.drain();
@@ -235,6 +262,7 @@ impl Harness {
     pub fn send(&mut self, j: usize, text: &str) {
         let id = self.sessions[j].id;
         let was_open = self.sessions[j].closed.is_none();
+        self.longest_send = self.longest_send.max(text.len());
         let result = self.server.send(self.now, id, text);
         self.drain();
         match result {
@@ -255,6 +283,7 @@ impl Harness {
             .iter()
             .filter(|&&j| self.sessions[j].closed.is_none())
             .count();
+        self.longest_send = self.longest_send.max(text.len());
         let delivered = self.server.send_many(self.now, &ids, text);
         self.drain();
         assert!(
@@ -308,7 +337,7 @@ impl Harness {
     /// that opened must have closed, and no session, connection or timer may remain.
     pub fn finish(&mut self) {
         for i in 0..self.conns.len() {
-            if self.conns[i].ended.is_none() && !self.conns[i].gone {
+            if self.conns[i].live() {
                 self.closed(i);
             }
         }
@@ -324,12 +353,15 @@ impl Harness {
 
     /// The bound on bytes connection `i` may have been sent and not reported written: the
     /// unflushed limit, two batches of queued messages (the one that crossed the limit, and a
-    /// close flushing the rest), each at most 8 times larger once framed and escaped, for
+    /// close flushing the rest; a batch is `max_queued_bytes`, or one message of any size
+    /// when the queue was empty, quoted at most 6 times longer), each at most 8 times larger
+    /// once framed and escaped, for
     /// every request head a complete response with one batch, 32 times what the client sent
     /// (pongs, close frames), and a heartbeat frame and ping per timer call.
     pub fn unreported_bound(&self, i: usize) -> usize {
         let c = &self.conns[i];
-        let batch = 8 * self.limits.max_queued_bytes + 1024;
+        let queued = self.limits.max_queued_bytes.max(6 * self.longest_send + 2);
+        let batch = 8 * queued + 1024;
         self.limits.max_unflushed_bytes
             + 2 * batch
             + 4096
@@ -345,13 +377,18 @@ impl Harness {
                 panic!("transmit for {} that was never accepted", t.connection);
             };
             let c = &mut self.conns[i];
-            assert!(
-                c.ended.is_none(),
-                "transmit for {} after {:?}",
-                c.id,
-                c.ended
-            );
-            assert!(!c.gone, "transmit for {} after handle_closed", c.id);
+            match c.phase {
+                Phase::Open => {}
+                Phase::Closing => assert!(
+                    t.after == After::Abort && t.data.is_empty(),
+                    "transmit for {} after its Close: {:?} with {} bytes",
+                    c.id,
+                    t.after,
+                    t.data.len()
+                ),
+                Phase::Ended => panic!("transmit for {} after the core forgot it", c.id),
+                Phase::Gone => panic!("transmit for {} after handle_closed", c.id),
+            }
             if c.sent == 0 && !t.data.is_empty() {
                 assert!(
                     t.data.starts_with(b"HTTP/1.1 "),
@@ -364,8 +401,10 @@ impl Harness {
             c.unreported += t.data.len();
             let keep = KEPT_OUTPUT.saturating_sub(c.output.len()).min(t.data.len());
             c.output.extend_from_slice(&t.data[..keep]);
-            if t.after != After::KeepOpen {
-                c.ended = Some(t.after);
+            match t.after {
+                After::KeepOpen => {}
+                After::Close if c.unreported > 0 => c.phase = Phase::Closing,
+                After::Close | After::Abort => c.phase = Phase::Ended,
             }
         }
         while let Some(e) = self.server.poll_event() {
@@ -415,17 +454,19 @@ impl Harness {
     }
 
     fn check_counts(&self) {
-        let live = self
-            .conns
-            .iter()
-            .filter(|c| c.ended.is_none() && !c.gone)
-            .count();
+        let live = self.conns.iter().filter(|c| c.live()).count();
         let count = self.server.connection_count();
         assert_eq!(
             count, live,
-            "connection_count against connections not ended"
+            "connection_count against connections open or closing"
         );
-        assert!(count <= self.limits.max_connections, "{count} connections");
+        // Closing connections (a 503 refusal among them) are kept until their last bytes
+        // are written, so only open ones are bounded by the limit.
+        let open = self.conns.iter().filter(|c| c.phase == Phase::Open).count();
+        assert!(
+            open <= self.limits.max_connections,
+            "{open} open connections"
+        );
         let sessions = self.server.session_count();
         assert!(sessions <= self.limits.max_sessions, "{sessions} sessions");
         let open = self.sessions.iter().filter(|s| s.closed.is_none()).count();
@@ -434,7 +475,7 @@ impl Harness {
             "session_count {sessions} under {open} open sessions"
         );
         for (i, c) in self.conns.iter().enumerate() {
-            if c.ended.is_none() && !c.gone {
+            if c.live() {
                 let bound = self.unreported_bound(i);
                 assert!(
                     c.unreported <= bound,
