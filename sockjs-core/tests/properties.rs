@@ -10,6 +10,14 @@ use proptest::prelude::*;
 use sockjs_core::{ConnectionId, Event, Options};
 use support::{Harness, limits, ms, request_bytes, secs, ws_frame, ws_headers};
 
+/// Cases per property: `PROPTEST_CASES` when set (for long runs), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Feeds `bytes` to a new connection of a new `/echo` server in pieces of the given sizes
 /// (cycled; all at once if empty); returns what the client received and the events.
 fn run_split(bytes: &[u8], pieces: &[usize]) -> (Vec<u8>, Vec<Event>) {
@@ -96,7 +104,7 @@ fn hixie_script() -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn http_output_is_the_same_however_the_input_is_split(
@@ -164,6 +172,8 @@ struct StreamClient {
     url: String,
     received: Vec<String>,
     closed: bool,
+    /// Inside a response body (its head has been read).
+    in_body: bool,
 }
 
 impl StreamClient {
@@ -183,11 +193,13 @@ impl StreamClient {
             if h.closed(self.conn).is_some() {
                 return;
             }
-            if !h.unread(self.conn).is_empty() && h.unread(self.conn).starts_with(b"HTTP/") {
+            if !self.in_body {
+                // Between responses: the next bytes are a head, perhaps only part of one.
                 if support::parse_head(h.unread(self.conn)).is_none() {
                     return;
                 }
                 h.read_head(self.conn);
+                self.in_body = true;
                 continue;
             }
             if h.unread(self.conn).is_empty() {
@@ -198,6 +210,7 @@ impl StreamClient {
             };
             let chunk = String::from_utf8(chunk).unwrap();
             if chunk.is_empty() {
+                self.in_body = false;
                 if !self.closed {
                     self.reconnect(h);
                 }
@@ -217,7 +230,7 @@ impl StreamClient {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn messages_reach_a_streaming_client_in_order_and_once(
@@ -233,7 +246,7 @@ proptest! {
         let mut h = Harness::with_limits(options, l);
         let url = "/echo/000/p".to_string();
         let conn = h.connect();
-        let mut client = StreamClient { conn, url, received: Vec::new(), closed: false };
+        let mut client = StreamClient { conn, url, received: Vec::new(), closed: false, in_body: false };
         client.reconnect(&mut h);
         client.read(&mut h);
         let session = h.opened();
@@ -299,7 +312,7 @@ fn session_op() -> impl Strategy<Value = SessionOp> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn every_opened_session_is_closed_exactly_once(
@@ -365,5 +378,381 @@ proptest! {
         prop_assert_eq!(closes.len(), sessions.len());
         prop_assert_eq!(h.server.session_count(), 0);
         prop_assert_eq!(h.server.connection_count(), 0);
+    }
+}
+
+/// The receiving transports an HTTP client can use for one session.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Xhr,
+    Jsonp,
+    XhrStreaming,
+    EventSource,
+    HtmlFile,
+}
+
+/// Steps of a client mixing transports on one session, and of its application.
+#[derive(Debug, Clone)]
+enum MixOp {
+    /// A new receiving request of this kind.
+    Receive(Kind),
+    /// The client drops the receiving connection it is reading (an abort), after taking what
+    /// had already arrived on it; what was still in flight is lost.
+    Abort,
+    /// The `n`-th receiving connection stops reading / reads again.
+    Stall(usize),
+    Resume(usize),
+    /// The application sends a message.
+    Send(usize),
+    /// Time passes.
+    Advance(u64),
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        Just(Kind::Xhr),
+        Just(Kind::Jsonp),
+        Just(Kind::XhrStreaming),
+        Just(Kind::EventSource),
+        Just(Kind::HtmlFile),
+    ]
+}
+
+fn mix_op() -> impl Strategy<Value = MixOp> {
+    prop_oneof![
+        3 => kind().prop_map(MixOp::Receive),
+        1 => Just(MixOp::Abort),
+        1 => (0usize..4).prop_map(MixOp::Stall),
+        1 => (0usize..4).prop_map(MixOp::Resume),
+        4 => (0usize..120).prop_map(MixOp::Send),
+        2 => (0u64..7000).prop_map(MixOp::Advance),
+    ]
+}
+
+/// One receiving request of the mixing client, read as its frames arrive.
+struct Receiving {
+    conn: ConnectionId,
+    kind: Kind,
+    head_read: bool,
+    done: bool,
+}
+
+/// The SockJS frame inside one transport-wrapped unit (a chunk or a polling body).
+fn unwrap_frame(kind: Kind, unit: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(unit).expect("UTF-8 on the wire");
+    match kind {
+        Kind::Xhr | Kind::XhrStreaming => text.strip_suffix('\n').map(str::to_string),
+        Kind::EventSource => text
+            .strip_prefix("data: ")
+            .and_then(|t| t.strip_suffix("\r\n\r\n"))
+            .map(|t| {
+                t.replace("%0A", "\n")
+                    .replace("%0D", "\r")
+                    .replace("%00", "\0")
+                    .replace("%25", "%")
+            }),
+        Kind::HtmlFile => text
+            .strip_prefix("<script>\np(")
+            .and_then(|t| t.strip_suffix(");\n</script>\r\n"))
+            .map(|literal| serde_json::from_str(literal).expect("a JS string literal")),
+        Kind::Jsonp => text
+            .strip_prefix("/**/cb(")
+            .and_then(|t| t.strip_suffix(");\r\n"))
+            .map(|literal| serde_json::from_str(literal).expect("a JS string literal")),
+    }
+}
+
+impl Receiving {
+    /// Every frame that has completely arrived.
+    fn frames(&mut self, h: &mut Harness) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.done {
+            return out;
+        }
+        if !self.head_read {
+            if support::parse_head(h.unread(self.conn)).is_none() {
+                return out;
+            }
+            h.read_head(self.conn);
+            self.head_read = true;
+        }
+        match self.kind {
+            Kind::Xhr | Kind::Jsonp => {
+                let closed = h.closed(self.conn).is_some();
+                // The head is consumed; the body is the rest of a Content-Length response.
+                let unread = h.unread(self.conn).to_vec();
+                let _ = closed;
+                if let Some(frame) = (!unread.is_empty())
+                    .then(|| unwrap_frame(self.kind, &unread))
+                    .flatten()
+                {
+                    h.take_unread(self.conn);
+                    out.push(frame);
+                    self.done = true;
+                }
+            }
+            _ => {
+                while let Some(chunk) = h.read_chunk(self.conn) {
+                    if chunk.is_empty() {
+                        self.done = true;
+                        break;
+                    }
+                    if let Some(frame) = unwrap_frame(self.kind, &chunk) {
+                        out.push(frame);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+
+    /// For any mix of polling and streaming receivers, aborts, stalls, timeouts and sends:
+    /// every message the application sent reaches the client exactly once and in order, or
+    /// the session is reported closed (and what did arrive is still in order, once each).
+    #[test]
+    fn messages_reach_a_client_mixing_receivers_once_and_in_order(
+        ops in proptest::collection::vec(mix_op(), 1..60)
+    ) {
+        let options = Options::default()
+            .response_limit(600)
+            .heartbeat_delay(ms(2500))
+            .disconnect_delay(ms(5000));
+        let l = limits(|l| {
+            l.max_unflushed_bytes = 256;
+            l.max_queued_bytes = 1 << 20;
+        });
+        let mut h = Harness::with_limits(options, l);
+        let url = "/echo/000/mix";
+        let path = |k: Kind| match k {
+            Kind::Xhr => ("POST", format!("{url}/xhr")),
+            Kind::Jsonp => ("GET", format!("{url}/jsonp?c=cb")),
+            Kind::XhrStreaming => ("POST", format!("{url}/xhr_streaming")),
+            Kind::EventSource => ("GET", format!("{url}/eventsource")),
+            Kind::HtmlFile => ("GET", format!("{url}/htmlfile?c=cb")),
+        };
+        let mut receivers: Vec<Receiving> = Vec::new();
+        let mut session = None;
+        let mut session_closed = false;
+        let mut sent: Vec<String> = Vec::new();
+        let mut received: Vec<String> = Vec::new();
+        // Like a SockJS client, it reads its responses in the order it made the requests: a
+        // later response is only looked at once the earlier ones have ended.
+        let collect = |h: &mut Harness, receivers: &mut Vec<Receiving>, received: &mut Vec<String>| {
+            for r in receivers.iter_mut() {
+                for frame in r.frames(h) {
+                    if let Some(body) = frame.strip_prefix('a') {
+                        let msgs: Vec<String> = serde_json::from_str(body).expect("a JSON array");
+                        received.extend(msgs);
+                    }
+                }
+                if !r.done {
+                    break;
+                }
+            }
+            receivers.retain(|r| !r.done && h.closed(r.conn).is_none());
+        };
+        for op in ops {
+            match op {
+                MixOp::Receive(k) => {
+                    let c = h.connect();
+                    let (method, p) = path(k);
+                    h.request(c, method, &p, &[], b"");
+                    receivers.push(Receiving { conn: c, kind: k, head_read: false, done: false });
+                }
+                MixOp::Abort => {
+                    if !receivers.is_empty() {
+                        let mut r = receivers.remove(0);
+                        for frame in r.frames(&mut h) {
+                            if let Some(body) = frame.strip_prefix('a') {
+                                let msgs: Vec<String> = serde_json::from_str(body).expect("a JSON array");
+                                received.extend(msgs);
+                            }
+                        }
+                        h.client_closes(r.conn);
+                    }
+                }
+                MixOp::Stall(i) => {
+                    if let Some(r) = receivers.get(i) {
+                        h.stop_reading(r.conn);
+                    }
+                }
+                MixOp::Resume(i) => {
+                    if let Some(r) = receivers.get(i) {
+                        h.resume_reading(r.conn);
+                    }
+                }
+                MixOp::Send(pad) => {
+                    if let Some(s) = session.filter(|_| !session_closed) {
+                        let text = format!("{}:{}", sent.len(), "m".repeat(pad));
+                        if h.try_app_send(s, &text).is_ok() {
+                            sent.push(text);
+                        }
+                    }
+                }
+                MixOp::Advance(t) => h.advance(ms(t)),
+            }
+            for e in h.take_events() {
+                match e {
+                    Event::Opened { session: s, .. } if session.is_none() => session = Some(s),
+                    Event::Closed { session: s, .. } if Some(s) == session => session_closed = true,
+                    // After the first session is gone, a new receiver opens a new one.
+                    Event::Opened { .. } | Event::Closed { .. } => prop_assert!(session_closed),
+                    Event::Message { .. } => prop_assert!(false, "no client sends here"),
+                }
+            }
+            collect(&mut h, &mut receivers, &mut received);
+            in_order_once(&sent, &received, session_closed)?;
+        }
+        // The client settles: everything it holds is read, and it polls until nothing is left.
+        for r in &receivers {
+            h.resume_reading(r.conn);
+        }
+        collect(&mut h, &mut receivers, &mut received);
+        for _ in 0..(sent.len() + 2) {
+            if session_closed || received.len() == sent.len() {
+                break;
+            }
+            for r in std::mem::take(&mut receivers) {
+                h.client_closes(r.conn);
+            }
+            for e in h.take_events() {
+                if let Event::Closed { session: s, .. } = e {
+                    if Some(s) == session {
+                        session_closed = true;
+                    }
+                }
+            }
+            let c = h.connect();
+            h.request(c, "POST", &format!("{url}/xhr"), &[], b"");
+            receivers.push(Receiving { conn: c, kind: Kind::Xhr, head_read: false, done: false });
+            collect(&mut h, &mut receivers, &mut received);
+        }
+        in_order_once(&sent, &received, session_closed)?;
+        if !session_closed {
+            prop_assert_eq!(received.len(), sent.len(), "lost messages on a live session");
+        }
+    }
+}
+
+/// What the client received is in the order sent, each message at most once; and while the
+/// session has not been reported closed, nothing is missing from it either.
+fn in_order_once(sent: &[String], received: &[String], closed: bool) -> Result<(), TestCaseError> {
+    let index = |m: &String| m.split(':').next().and_then(|i| i.parse::<usize>().ok());
+    let indices: Vec<usize> = received
+        .iter()
+        .map(|m| index(m).expect("a numbered message"))
+        .collect();
+    prop_assert!(
+        indices.windows(2).all(|w| w[0] < w[1]),
+        "reordered or duplicated: {:?}",
+        indices
+    );
+    for (i, m) in indices.iter().zip(received) {
+        prop_assert_eq!(sent.get(*i), Some(m));
+    }
+    if !closed {
+        prop_assert_eq!(
+            &sent[..received.len().min(sent.len())],
+            received,
+            "a gap on a live session"
+        );
+    }
+    Ok(())
+}
+
+/// Steps of a WebSocket client and its application.
+#[derive(Debug, Clone)]
+enum WsOp {
+    Send(usize),
+    Advance(u64),
+    Stall,
+    Resume,
+    Read(usize),
+    /// The connection is lost.
+    Drop,
+}
+
+fn ws_op() -> impl Strategy<Value = WsOp> {
+    prop_oneof![
+        5 => (0usize..300).prop_map(WsOp::Send),
+        2 => (0u64..15_000).prop_map(WsOp::Advance),
+        1 => Just(WsOp::Stall),
+        1 => Just(WsOp::Resume),
+        2 => (0usize..600).prop_map(WsOp::Read),
+        1 => Just(WsOp::Drop),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+
+    /// The same over a WebSocket, with pings, pong timeouts, stalls, partial reads and a lost
+    /// connection: in order and once, and all of it unless the session was reported closed.
+    #[test]
+    fn messages_reach_a_websocket_client_once_and_in_order(
+        ops in proptest::collection::vec(ws_op(), 1..60)
+    ) {
+        let options = Options::default().heartbeat_delay(ms(4000));
+        let l = limits(|l| {
+            l.max_unflushed_bytes = 300;
+            l.max_queued_bytes = 1 << 20;
+        });
+        let mut h = Harness::with_limits(options, l);
+        let conn = h.ws_connect("/echo/000/w/websocket");
+        let session = h.opened();
+        let mut closed = false;
+        let mut sent = Vec::new();
+        let mut received: Vec<String> = Vec::new();
+        let read = |h: &mut Harness, received: &mut Vec<String>| {
+            while let Some(f) = h.ws_read(conn) {
+                if f.opcode == 1 && f.payload.first() == Some(&b'a') {
+                    let msgs: Vec<String> = serde_json::from_slice(&f.payload[1..]).expect("a JSON array");
+                    received.extend(msgs);
+                } else if f.opcode == 9 {
+                    // A live client answers pings.
+                    if h.closed(conn).is_none() {
+                        h.ws_send(conn, 10, &f.payload);
+                    }
+                }
+            }
+        };
+        for op in ops {
+            match op {
+                WsOp::Send(pad) => {
+                    let text = format!("{}:{}", sent.len(), "w".repeat(pad));
+                    if h.try_app_send(session, &text).is_ok() {
+                        sent.push(text);
+                    }
+                }
+                WsOp::Advance(t) => h.advance(ms(t)),
+                WsOp::Stall => h.stop_reading(conn),
+                WsOp::Resume => h.resume_reading(conn),
+                WsOp::Read(n) => h.client_reads(conn, n),
+                WsOp::Drop => {
+                    if h.closed(conn).is_none() {
+                        read(&mut h, &mut received);
+                        h.client_closes(conn);
+                    }
+                }
+            }
+            for e in h.take_events() {
+                match e {
+                    Event::Closed { session: s, .. } if s == session => closed = true,
+                    other => prop_assert!(false, "unexpected event {:?}", other),
+                }
+            }
+            read(&mut h, &mut received);
+            in_order_once(&sent, &received, closed)?;
+        }
+        h.resume_reading(conn);
+        read(&mut h, &mut received);
+        in_order_once(&sent, &received, closed)?;
+        if !closed {
+            prop_assert_eq!(received.len(), sent.len(), "lost messages on a live session");
+        }
     }
 }

@@ -91,6 +91,8 @@ struct Connection {
     draining: bool,
     /// Bytes taken by `poll_transmit` and not yet reported written.
     unflushed: usize,
+    /// The HTTP session whose frames are among the bytes not yet written, if any.
+    carried: Option<u64>,
     /// Last time the peer took bytes (or the first unflushed byte went out).
     write_progress: Instant,
     /// When the request now arriving started, if one is.
@@ -193,6 +195,7 @@ impl Server {
             after: After::KeepOpen,
             draining: false,
             unflushed: 0,
+            carried: None,
             write_progress: now,
             request_started: None,
             idle_since: now,
@@ -246,6 +249,9 @@ impl Server {
         let was_blocked = c.unflushed + c.out.len() > self.limits.max_unflushed_bytes;
         c.unflushed = c.unflushed.saturating_sub(n);
         c.write_progress = now;
+        if c.unflushed == 0 && c.out.is_empty() {
+            c.carried = None;
+        }
         if c.draining && c.unflushed == 0 {
             self.conns.remove(id);
             self.finish_call(now);
@@ -505,6 +511,8 @@ impl Server {
             return;
         };
         let state = std::mem::replace(&mut c.state, ConnState::Closed);
+        // Frames of a session that never reached the socket are lost with it.
+        let undelivered = c.carried.filter(|_| c.unflushed > 0 || !c.out.is_empty());
         match state {
             ConnState::Receiving(r) => {
                 if let Some(session) = r.session {
@@ -515,6 +523,12 @@ impl Server {
                 self.websocket_lost(now, ws.session, 1006, "");
             }
             ConnState::Http | ConnState::AwaitingKey3(_) | ConnState::Closed => {}
+        }
+        if let Some(session) = undelivered {
+            // A response that had ended (polling, or past `response_limit`) but whose bytes
+            // were not all written: the client may have missed messages, so the session
+            // cannot go on as if it had them.
+            self.close_session(now, session, CloseReason::Interrupted);
         }
         self.close_connection(id, after);
     }

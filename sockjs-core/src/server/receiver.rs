@@ -306,6 +306,9 @@ impl Server {
                         r.sent >= r.limit
                     }
                 };
+                if r.session.is_some() {
+                    c.carried = r.session;
+                }
                 if !c.dirty {
                     c.dirty = true;
                     self.dirty.push_back(id);
@@ -406,6 +409,11 @@ impl Server {
         let (code, text) = reason.code_and_reason();
         let close = frame::close_frame(code, text);
         s.state = SessionState::Closing(close.clone());
+        if reason == CloseReason::Interrupted {
+            // What the lost receiver had in flight may never have arrived: delivering later
+            // messages would leave a gap the client cannot see. It gets the close frame only.
+            s.take_queue();
+        }
         let kind = s.kind;
         let receiver = s.receiver;
         self.events.push_back(Event::Closed {
