@@ -29,7 +29,7 @@ pub(crate) fn spawn(driver: Arc<Driver>, stream: Async<TcpStream>, peer: SocketA
     let stream = Arc::new(stream);
     let (tx, rx) = async_channel::unbounded();
     let signals = Arc::new(ConnSignals::new());
-    let id = driver.register(peer, tx, signals.clone());
+    let id = driver.register(peer, tx.clone(), signals.clone());
     driver.spawn(Box::pin(write_loop(
         driver.clone(),
         id,
@@ -37,7 +37,7 @@ pub(crate) fn spawn(driver: Arc<Driver>, stream: Async<TcpStream>, peer: SocketA
         rx,
         signals.clone(),
     )));
-    driver.spawn(Box::pin(read_loop(driver.clone(), id, stream, signals)));
+    driver.spawn(Box::pin(read_loop(driver.clone(), id, stream, tx, signals)));
 }
 
 enum ReadOutcome {
@@ -53,6 +53,7 @@ async fn read_loop(
     driver: Arc<Driver>,
     id: ConnectionId,
     stream: Arc<Async<TcpStream>>,
+    writer: async_channel::Sender<WriterCommand>,
     signals: Arc<ConnSignals>,
 ) {
     // After a read that filled the buffer, more is likely waiting: read again before asking
@@ -111,6 +112,11 @@ async fn read_loop(
             ReadOutcome::Closed => break false,
         }
     };
+    if !closed_by_us && writer.try_send(WriterCommand::PeerClosed).is_ok() {
+        // The peer closed. The writer reports it after finishing what it was writing, so
+        // bytes that did reach the socket count as written rather than lost.
+        signals.stop_reading.wait().await;
+    }
     driver.forget(id);
     if closed_by_us {
         linger(&stream, driver.linger).await;
@@ -154,8 +160,13 @@ async fn write_loop(
 ) {
     loop {
         let cmd = unless_aborted(&signals, rx.recv()).await;
-        let Some(Ok(WriterCommand::Data(data, after))) = cmd else {
-            break;
+        let (data, after) = match cmd {
+            Some(Ok(WriterCommand::Data(data, after))) => (data, after),
+            Some(Ok(WriterCommand::PeerClosed)) => {
+                driver.forget(id);
+                break;
+            }
+            _ => break,
         };
         if !data.is_empty() {
             let written = unless_aborted(&signals, (&*stream).write_all(&data)).await;

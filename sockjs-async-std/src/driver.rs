@@ -64,6 +64,8 @@ impl Latch {
 pub(crate) enum WriterCommand {
     /// Write these bytes, then do `after`.
     Data(Bytes, After),
+    /// The peer closed: tell the core, once everything before this is written.
+    PeerClosed,
 }
 
 /// Per-connection signals between the driver and its reader and writer tasks.

@@ -620,10 +620,10 @@ proptest! {
                 h.client_closes(r.conn);
             }
             for e in h.take_events() {
-                if let Event::Closed { session: s, .. } = e {
-                    if Some(s) == session {
-                        session_closed = true;
-                    }
+                if let Event::Closed { session: s, .. } = e
+                    && Some(s) == session
+                {
+                    session_closed = true;
                 }
             }
             let c = h.connect();

@@ -30,9 +30,9 @@ pub(crate) fn spawn(driver: Arc<Driver>, stream: TcpStream, peer: SocketAddr) {
     let (tx, rx) = mpsc::unbounded_channel();
     let signals = Arc::new(ConnSignals::new());
     driver.open_connections.fetch_add(1, Ordering::SeqCst);
-    let id = driver.register(peer, tx, signals.clone());
+    let id = driver.register(peer, tx.clone(), signals.clone());
     tokio::spawn(write_loop(driver.clone(), id, write, rx, signals.clone()));
-    tokio::spawn(read_loop(driver, id, read, signals));
+    tokio::spawn(read_loop(driver, id, read, tx, signals));
 }
 
 enum ReadOutcome {
@@ -48,6 +48,7 @@ async fn read_loop(
     driver: Arc<Driver>,
     id: ConnectionId,
     read: OwnedReadHalf,
+    writer: mpsc::UnboundedSender<WriterCommand>,
     signals: Arc<ConnSignals>,
 ) {
     loop {
@@ -98,6 +99,11 @@ async fn read_loop(
             ReadOutcome::Closed => break,
         }
     }
+    // The peer closed. The writer reports it after finishing what it was writing, so bytes
+    // that did reach the socket count as written rather than lost.
+    if writer.send(WriterCommand::PeerClosed).is_ok() {
+        signals.stop_reading.notified().await;
+    }
     driver.forget(id);
     driver.connection_closed();
 }
@@ -137,8 +143,13 @@ async fn write_loop(
             cmd = rx.recv() => cmd,
             _ = signals.abort.notified() => break,
         };
-        let Some(WriterCommand::Data(data, after)) = cmd else {
-            break;
+        let (data, after) = match cmd {
+            Some(WriterCommand::Data(data, after)) => (data, after),
+            Some(WriterCommand::PeerClosed) => {
+                driver.forget(id);
+                break;
+            }
+            None => break,
         };
         if !data.is_empty() {
             let written = tokio::select! {

@@ -19,6 +19,8 @@ use crate::session::{Handler, Session, SessionShared};
 pub(crate) enum WriterCommand {
     /// Write these bytes, then do `after`.
     Data(Bytes, After),
+    /// The peer closed: tell the core, once everything before this is written.
+    PeerClosed,
 }
 
 /// Per-connection signals between its reader and writer tasks. Each is awaited by one task
