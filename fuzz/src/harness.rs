@@ -20,6 +20,10 @@
 //!
 //! [`Harness::finish`] then ends every connection and runs the clock until nothing is left:
 //! every session that opened must have closed, and no session, connection or timer remains.
+//! Last, it reads back what each WebSocket client received (on connections whose first bytes
+//! were the 101): only well-formed server frames, and the messages the application sent, in
+//! order, none lost between two that arrived, none twice; all of them if the server closed
+//! the session.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +31,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use sockjs_core::{After, CloseReason, Config, ConnectionId, Event, Limits, Server, SessionId};
+
+use crate::ws_read;
 
 /// Bytes of the output kept per connection for targets to inspect.
 const KEPT_OUTPUT: usize = 64 * 1024;
@@ -97,6 +103,14 @@ pub struct SessionModel {
     pub closed: Option<CloseReason>,
     /// Messages received from the client.
     pub messages: usize,
+    /// For a WebSocket session on a connection whose first bytes were its 101: that
+    /// connection, whose output is read back at the end.
+    pub websocket_conn: Option<usize>,
+    /// Messages the core took for it, in order.
+    pub sent: Vec<String>,
+    /// Whether `sent` is exact (a `send_many` naming it twice and closing it leaves it
+    /// unknown how many copies were taken).
+    pub sent_known: bool,
 }
 
 /// A `Server` on a virtual clock, its connections and sessions as an adapter and an
@@ -118,6 +132,8 @@ pub struct Harness {
     /// The longest text the application sent, in bytes: a message that long is queued
     /// even past `max_queued_bytes` when the queue is empty.
     longest_send: usize,
+    /// The connection being fed, while it is.
+    feeding: Option<usize>,
 }
 
 impl Harness {
@@ -142,6 +158,7 @@ impl Harness {
             shut_down: false,
             next_port: 40000,
             longest_send: 0,
+            feeding: None,
         }
     }
 
@@ -185,8 +202,10 @@ impl Harness {
             c.tail = prev;
         }
         let id = c.id;
+        self.feeding = Some(i);
         self.server.handle_bytes(self.now, id, data);
         self.drain();
+        self.feeding = None;
     }
 
     /// Reports up to `n` more bytes of connection `i` written (0: all of them).
@@ -266,7 +285,10 @@ impl Harness {
         let result = self.server.send(self.now, id, text);
         self.drain();
         match result {
-            Ok(()) => assert!(was_open, "send to closed {id} succeeded"),
+            Ok(()) => {
+                assert!(was_open, "send to closed {id} succeeded");
+                self.sessions[j].sent.push(text.to_string());
+            }
             Err(_) if was_open => assert_eq!(
                 self.sessions[j].closed,
                 Some(CloseReason::QueueFull),
@@ -286,6 +308,20 @@ impl Harness {
         self.longest_send = self.longest_send.max(text.len());
         let delivered = self.server.send_many(self.now, &ids, text);
         self.drain();
+        for (k, &j) in js.iter().enumerate() {
+            if js[..k].contains(&j) {
+                continue;
+            }
+            let copies = js.iter().filter(|&&x| x == j).count();
+            let s = &mut self.sessions[j];
+            match &s.closed {
+                // Still open: every copy was taken.
+                None => s.sent.extend(std::iter::repeat_n(text.to_string(), copies)),
+                // Closed by this call: the one copy was refused; of several, some may not be.
+                Some(CloseReason::QueueFull) if copies > 1 => s.sent_known = false,
+                _ => {}
+            }
+        }
         assert!(
             delivered <= open_before,
             "send_many delivered {delivered} of {open_before} open"
@@ -349,6 +385,65 @@ impl Harness {
         assert_eq!(self.server.connection_count(), 0, "connections left");
         assert_eq!(self.server.session_count(), 0, "sessions left");
         assert_eq!(self.server.poll_timeout(), None, "timers left");
+        for j in 0..self.sessions.len() {
+            self.check_websocket_delivery(j);
+        }
+    }
+
+    /// Reads back what WebSocket session `j`'s client received: well-formed frames, and the
+    /// application's messages in order, none twice, none invented; all of them when the
+    /// session was closed by the server (which flushes the queue first), a prefix otherwise.
+    fn check_websocket_delivery(&self, j: usize) {
+        let s = &self.sessions[j];
+        let Some(i) = s.websocket_conn else { return };
+        let c = &self.conns[i];
+        if c.sent > c.output.len() || !s.sent_known {
+            return;
+        }
+        let out = &c.output[..];
+        let head_end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("the 101 head ends")
+            + 4;
+        let hixie = out.starts_with(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
+        let start = if hixie { head_end + 16 } else { head_end };
+        let frames = ws_read::frames(out.get(start..).unwrap_or_default(), hixie);
+        let received: Vec<String> = if s.protocol == "websocket-raw" {
+            frames
+                .iter()
+                .filter_map(|f| match f {
+                    ws_read::ServerFrame::Text(t) => {
+                        Some(String::from_utf8(t.clone()).expect("UTF-8 text"))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            ws_read::sockjs_messages(&frames)
+        };
+        assert!(
+            s.sent.starts_with(&received),
+            "{} received {received:?}, sent {:?}",
+            s.id,
+            s.sent
+        );
+        let flushed = matches!(
+            s.closed,
+            Some(
+                CloseReason::Application { .. }
+                    | CloseReason::Shutdown
+                    | CloseReason::QueueFull
+                    | CloseReason::HeartbeatTimeout
+            )
+        );
+        if flushed {
+            assert_eq!(
+                received, s.sent,
+                "{} closed by the server before delivering",
+                s.id
+            );
+        }
     }
 
     /// The bound on bytes connection `i` may have been sent and not reported written: the
@@ -426,6 +521,12 @@ impl Harness {
                         protocol: info.protocol,
                         closed: None,
                         messages: 0,
+                        websocket_conn: self.feeding.filter(|&i| {
+                            info.protocol.starts_with("websocket")
+                                && self.conns[i].output.starts_with(b"HTTP/1.1 101 ")
+                        }),
+                        sent: Vec::new(),
+                        sent_known: true,
                     });
                 }
                 Event::Message { session, .. } => {

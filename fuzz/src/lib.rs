@@ -9,3 +9,4 @@
 pub mod client;
 pub mod harness;
 pub mod split;
+pub mod ws_read;
