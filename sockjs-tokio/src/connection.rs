@@ -1,124 +1,307 @@
-//! One accepted TCP connection: a reader task feeding the core and a writer task writing what
-//! the core produced for it. Neither holds the core's lock across an await, and neither
-//! keeps a buffer while idle: reads go through a per-thread scratch buffer once the socket is
-//! readable.
+//! One accepted TCP connection: one task that reads into the core and finishes writes the
+//! socket could not take at once.
+//!
+//! Output is written eagerly by whichever task produced it, right after the core's lock is
+//! released, so an echo costs no extra task wake-up; only when the socket would block does
+//! this connection's task wait for it to become writable. Nothing is buffered while idle:
+//! reads go through a per-thread scratch buffer once the socket is readable.
 
 use std::cell::RefCell;
-use std::io;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use sockjs_core::{After, ConnectionId};
-use tokio::io::AsyncWriteExt;
+use bytes::{Buf, Bytes};
+use sockjs_core::ConnectionId;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-use crate::driver::{ConnSignals, Driver, WriterCommand};
+use crate::driver::Driver;
+use crate::session::SessionShared;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Buffers handed to one vectored write.
+const WRITE_BATCH: usize = 32;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
 }
 
+/// A connection as the driver and its task share it.
+pub(crate) struct Conn {
+    pub(crate) id: ConnectionId,
+    stream: TcpStream,
+    output: Mutex<Output>,
+    /// Wakes the task: the socket would block, the connection must end, or a close is ready.
+    wake: Notify,
+    /// Bytes written and not yet reported to the core.
+    pub(crate) unreported: AtomicUsize,
+    /// Bytes the core handed out and has not heard are written (kept under the core's lock).
+    pub(crate) core_unflushed: AtomicUsize,
+    /// In the driver's list of connections with unreported writes.
+    pub(crate) listed: AtomicBool,
+}
+
+/// What waits to be written, and what happens after.
+#[derive(Default)]
+struct Output {
+    queue: VecDeque<Bytes>,
+    /// A flusher is writing (bytes taken from the queue are in its hands).
+    writing: bool,
+    /// The last write would block: the task waits for writability.
+    blocked: bool,
+    /// A write failed: the peer is gone.
+    failed: bool,
+    /// Close once the queue is written.
+    close: bool,
+    /// End now, dropping what is queued.
+    abort: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(id: ConnectionId, stream: TcpStream) -> Conn {
+        Conn {
+            id,
+            stream,
+            output: Mutex::new(Output::default()),
+            wake: Notify::new(),
+            unreported: AtomicUsize::new(0),
+            core_unflushed: AtomicUsize::new(0),
+            listed: AtomicBool::new(false),
+        }
+    }
+
+    fn output(&self) -> MutexGuard<'_, Output> {
+        self.output.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues bytes from the core (called in order, under the core's lock).
+    pub(crate) fn push(&self, data: Bytes, close: bool) {
+        let mut out = self.output();
+        if !data.is_empty() && !out.abort {
+            out.queue.push_back(data);
+        }
+        out.close |= close;
+    }
+
+    /// The core aborted the connection: drop what is queued and end.
+    pub(crate) fn abort(&self) {
+        let mut out = self.output();
+        out.abort = true;
+        out.queue.clear();
+        drop(out);
+        self.wake.notify_one();
+    }
+
+    /// Writes what is queued, as far as the socket takes it without blocking. Returns the bytes
+    /// written. Only one flusher writes at a time; another finds it busy and leaves, and the
+    /// busy one picks up what was queued meanwhile.
+    pub(crate) fn flush(&self) -> usize {
+        let mut total = 0;
+        let mut batch: Vec<Bytes> = Vec::new();
+        loop {
+            {
+                let mut out = self.output();
+                if out.writing || out.blocked || out.failed || out.abort {
+                    break;
+                }
+                if out.queue.is_empty() {
+                    if out.close {
+                        // Everything is written: the task shuts the socket down.
+                        self.wake.notify_one();
+                    }
+                    break;
+                }
+                out.writing = true;
+                let n = out.queue.len().min(WRITE_BATCH);
+                batch.extend(out.queue.drain(..n));
+            }
+            let result = write_batch(&self.stream, &mut batch);
+            let mut out = self.output();
+            out.writing = false;
+            for rest in batch.drain(..).rev() {
+                out.queue.push_front(rest);
+            }
+            match result {
+                Ok((n, would_block)) => {
+                    total += n;
+                    if would_block {
+                        out.blocked = true;
+                        drop(out);
+                        self.wake.notify_one();
+                        break;
+                    }
+                }
+                Err(_) => {
+                    out.failed = true;
+                    out.queue.clear();
+                    drop(out);
+                    self.wake.notify_one();
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            self.unreported.fetch_add(total, Ordering::SeqCst);
+        }
+        total
+    }
+}
+
+/// Writes `batch` until done or the socket would block; written bytes are consumed from it.
+fn write_batch(stream: &TcpStream, batch: &mut Vec<Bytes>) -> io::Result<(usize, bool)> {
+    let mut written = 0;
+    while !batch.is_empty() {
+        let slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
+        match stream.try_write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(mut n) => {
+                written += n;
+                while n > 0 {
+                    let first = &mut batch[0];
+                    if n >= first.len() {
+                        n -= first.len();
+                        batch.remove(0);
+                    } else {
+                        first.advance(n);
+                        n = 0;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((written, true)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((written, false))
+}
+
 /// Serves one connection until it closes.
 pub(crate) fn spawn(driver: Arc<Driver>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let signals = Arc::new(ConnSignals::new());
     driver.open_connections.fetch_add(1, Ordering::SeqCst);
-    let id = driver.register(peer, tx.clone(), signals.clone());
-    tokio::spawn(write_loop(driver.clone(), id, write, rx, signals.clone()));
-    tokio::spawn(read_loop(driver, id, read, tx, signals));
+    let conn = driver.register(peer, stream);
+    tokio::spawn(run(driver, conn));
+}
+
+/// How a connection's task ended.
+enum End {
+    /// The server closed it: linger, then drop.
+    Closed,
+    /// Aborted: drop at once.
+    Aborted,
+    /// The peer closed it or it failed.
+    Lost,
+}
+
+async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
+    let mut reading = true;
+    let mut backlog: Vec<Arc<SessionShared>> = Vec::new();
+    let end = loop {
+        let (blocked, ended) = {
+            let out = conn.output();
+            let ended = if out.abort {
+                Some(End::Aborted)
+            } else if out.failed {
+                Some(End::Lost)
+            } else if out.close && out.queue.is_empty() && !out.writing {
+                Some(End::Closed)
+            } else if !reading && out.queue.is_empty() && !out.writing {
+                // The peer closed and everything before that is written.
+                Some(End::Lost)
+            } else {
+                None
+            };
+            (out.blocked, ended)
+        };
+        if let Some(end) = ended {
+            break end;
+        }
+        let paused = !backlog.is_empty();
+        tokio::select! {
+            _ = conn.wake.notified() => {}
+            r = conn.stream.writable(), if blocked => {
+                if r.is_err() {
+                    break End::Lost;
+                }
+                conn.output().blocked = false;
+                driver.flushed(&conn, conn.flush());
+            }
+            r = conn.stream.readable(), if reading && !paused => {
+                if r.is_err() {
+                    reading = false;
+                    continue;
+                }
+                match read_once(&driver, &conn) {
+                    ReadOutcome::Fed(more_backlog) => backlog = more_backlog,
+                    ReadOutcome::Again => {}
+                    ReadOutcome::Closed => reading = false,
+                }
+            }
+            _ = wait_drained(&driver, &backlog), if paused => backlog.clear(),
+        }
+    };
+    driver.forget(conn.id);
+    if let End::Closed = end {
+        let _ = conn.stream_shutdown();
+        linger(&conn.stream, driver.linger).await;
+    }
+    driver.connection_closed();
+}
+
+impl Conn {
+    /// Sends the end of stream: our side is done.
+    fn stream_shutdown(&self) -> io::Result<()> {
+        // tokio shuts a stream down only through `&mut`; the socket itself allows it shared.
+        socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Write)
+    }
+}
+
+async fn wait_drained(driver: &Driver, backlog: &[Arc<SessionShared>]) {
+    for session in backlog {
+        session.wait_drained(driver.max_inbound_bytes).await;
+    }
 }
 
 enum ReadOutcome {
     /// Bytes were fed; the sessions listed are backlogged.
-    Fed(Vec<Arc<crate::session::SessionShared>>),
+    Fed(Vec<Arc<SessionShared>>),
     /// Spurious wake-up.
     Again,
     /// End of stream or error.
     Closed,
 }
 
-async fn read_loop(
-    driver: Arc<Driver>,
-    id: ConnectionId,
-    read: OwnedReadHalf,
-    writer: mpsc::UnboundedSender<WriterCommand>,
-    signals: Arc<ConnSignals>,
-) {
-    loop {
-        tokio::select! {
-            r = read.readable() => {
-                if r.is_err() {
-                    break;
-                }
+fn read_once(driver: &Arc<Driver>, conn: &Arc<Conn>) -> ReadOutcome {
+    SCRATCH.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        match conn.stream.try_read(&mut buf) {
+            Ok(0) => ReadOutcome::Closed,
+            Ok(n) => {
+                let id = conn.id;
+                let (_, actions) = driver.with_core(|s, now| s.handle_bytes(now, id, &buf[..n]));
+                ReadOutcome::Fed(actions.backlogged)
             }
-            _ = signals.stop_reading.notified() => {
-                driver.forget(id);
-                if !signals.aborted.load(Ordering::SeqCst) {
-                    linger(&read, driver.linger).await;
-                }
-                driver.connection_closed();
-                return;
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::Again,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadOutcome::Again,
+            Err(_) => ReadOutcome::Closed,
         }
-        let outcome = SCRATCH.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            match read.try_read(&mut buf) {
-                Ok(0) => ReadOutcome::Closed,
-                Ok(n) => {
-                    let (_, actions) =
-                        driver.with_core(|s, now| s.handle_bytes(now, id, &buf[..n]));
-                    ReadOutcome::Fed(actions.backlogged)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::Again,
-                Err(_) => ReadOutcome::Closed,
-            }
-        });
-        match outcome {
-            ReadOutcome::Fed(backlogged) => {
-                // The application is behind on these sessions: stop reading this client
-                // until it catches up.
-                for session in backlogged {
-                    tokio::select! {
-                        _ = session.wait_drained(driver.max_inbound_bytes) => {}
-                        // The writer finished (the server closed the connection): stop now.
-                        _ = signals.stop_reading.notified() => {
-                            signals.stop_reading.notify_one();
-                            break;
-                        }
-                    }
-                }
-            }
-            ReadOutcome::Again => {}
-            ReadOutcome::Closed => break,
-        }
-    }
-    // The peer closed. The writer reports it after finishing what it was writing, so bytes
-    // that did reach the socket count as written rather than lost.
-    if writer.send(WriterCommand::PeerClosed).is_ok() {
-        signals.stop_reading.notified().await;
-    }
-    driver.forget(id);
-    driver.connection_closed();
+    })
 }
 
 /// Reads and discards until the peer closes, a little data has passed, or `time` ends:
 /// the peer gets the last response rather than a reset for bytes it sent that were never read.
-async fn linger(read: &OwnedReadHalf, time: std::time::Duration) {
+async fn linger(stream: &TcpStream, time: std::time::Duration) {
     let deadline = tokio::time::Instant::now() + time;
     let mut budget: usize = 256 * 1024;
     while budget > 0 {
-        match tokio::time::timeout_at(deadline, read.readable()).await {
+        match tokio::time::timeout_at(deadline, stream.readable()).await {
             Ok(Ok(())) => {}
             _ => return,
         }
-        let n = SCRATCH.with(|buf| match read.try_read(&mut buf.borrow_mut()) {
+        let n = SCRATCH.with(|buf| match stream.try_read(&mut buf.borrow_mut()) {
             Ok(0) => None,
             Ok(n) => Some(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(0),
@@ -129,44 +312,4 @@ async fn linger(read: &OwnedReadHalf, time: std::time::Duration) {
             None => return,
         }
     }
-}
-
-async fn write_loop(
-    driver: Arc<Driver>,
-    id: ConnectionId,
-    mut write: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<WriterCommand>,
-    signals: Arc<ConnSignals>,
-) {
-    loop {
-        let cmd = tokio::select! {
-            cmd = rx.recv() => cmd,
-            _ = signals.abort.notified() => break,
-        };
-        let (data, after) = match cmd {
-            Some(WriterCommand::Data(data, after)) => (data, after),
-            Some(WriterCommand::PeerClosed) => {
-                driver.forget(id);
-                break;
-            }
-            None => break,
-        };
-        if !data.is_empty() {
-            let written = tokio::select! {
-                r = write.write_all(&data) => r.is_ok(),
-                _ = signals.abort.notified() => false,
-            };
-            if !written {
-                break;
-            }
-            let n = data.len();
-            driver.with_core(|s, now| s.handle_written(now, id, n));
-        }
-        if after != After::KeepOpen {
-            let _ = write.shutdown().await;
-            break;
-        }
-    }
-    drop(write);
-    signals.stop_reading.notify_one();
 }

@@ -9,56 +9,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use bytes::Bytes;
 use sockjs_core::{After, CloseReason, ConnectionId, Event, SessionId};
+use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 
+use crate::connection::Conn;
 use crate::session::{Handler, Session, SessionShared};
-
-/// What a connection's writer task is told.
-pub(crate) enum WriterCommand {
-    /// Write these bytes, then do `after`.
-    Data(Bytes, After),
-    /// The peer closed: tell the core, once everything before this is written.
-    PeerClosed,
-}
-
-/// Per-connection signals between its reader and writer tasks. Each is awaited by one task
-/// only, so `notify_one` keeps a permit if it fires before the task waits.
-pub(crate) struct ConnSignals {
-    /// The core aborted the connection: the writer drops what it has.
-    pub(crate) abort: Notify,
-    /// Set with `abort`: the reader does not linger.
-    pub(crate) aborted: std::sync::atomic::AtomicBool,
-    /// The writer has finished: the reader stops.
-    pub(crate) stop_reading: Notify,
-}
-
-impl ConnSignals {
-    pub(crate) fn new() -> Self {
-        ConnSignals {
-            abort: Notify::new(),
-            aborted: std::sync::atomic::AtomicBool::new(false),
-            stop_reading: Notify::new(),
-        }
-    }
-
-    /// Ends the connection now: the writer drops what it has, the reader stops at once.
-    pub(crate) fn abort(&self) {
-        self.aborted.store(true, Ordering::SeqCst);
-        self.abort.notify_one();
-        self.stop_reading.notify_one();
-    }
-}
-
-struct ConnEntry {
-    tx: mpsc::UnboundedSender<WriterCommand>,
-    signals: Arc<ConnSignals>,
-}
 
 pub(crate) struct CoreState {
     pub(crate) server: sockjs_core::Server,
-    conns: HashMap<ConnectionId, ConnEntry>,
+    conns: HashMap<ConnectionId, Arc<Conn>>,
     sessions: HashMap<SessionId, Arc<SessionShared>>,
     /// The deadline the timer task sleeps until.
     timer_deadline: Option<Instant>,
@@ -74,6 +34,11 @@ pub(crate) struct Driver {
     pub(crate) max_inbound_bytes: usize,
     /// How long a closed connection's input is still drained ([`sockjs_core::Limits::linger_timeout`]).
     pub(crate) linger: std::time::Duration,
+    /// Above this many bytes unreported to the core, a write is reported at once (the core
+    /// may be holding messages back until it hears); below, with the next call.
+    max_unflushed_bytes: usize,
+    /// Connections with written bytes not yet reported to the core.
+    unreported: Mutex<Vec<Arc<Conn>>>,
     pub(crate) open_connections: AtomicUsize,
     pub(crate) idle: Notify,
 }
@@ -82,6 +47,8 @@ pub(crate) struct Driver {
 #[derive(Default)]
 pub(crate) struct Actions {
     spawn: Vec<(Handler, Session)>,
+    /// Connections with new output, to write once the lock is released.
+    flush: Vec<Arc<Conn>>,
     /// Sessions over their inbound limit, for the caller to wait on.
     pub(crate) backlogged: Vec<Arc<SessionShared>>,
 }
@@ -100,6 +67,8 @@ impl Driver {
             timer: Notify::new(),
             max_inbound_bytes: server_limits.max_inbound_bytes,
             linger: server_limits.linger_timeout,
+            max_unflushed_bytes: server_limits.max_unflushed_bytes,
+            unreported: Mutex::new(Vec::new()),
             open_connections: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -110,7 +79,8 @@ impl Driver {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the core, drains it, and carries out what it asked for.
+    /// Runs `f` on the core, drains it, and carries out what it asked for: handlers of new
+    /// sessions start, and new output is written.
     pub(crate) fn with_core<R>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut sockjs_core::Server, Instant) -> R,
@@ -119,63 +89,97 @@ impl Driver {
         let mut actions = Actions::default();
         let result = {
             let mut state = self.lock();
+            self.report_written(&mut state, now);
             let r = f(&mut state.server, now);
             self.drain(&mut state, &mut actions);
             r
         };
-        (result, Self::perform(actions))
+        (result, self.perform(actions))
     }
 
-    /// Starts the handlers of sessions that opened; hands back what the caller must wait on.
-    fn perform(mut actions: Actions) -> Actions {
+    /// Starts the handlers of sessions that opened and writes new output; hands back what
+    /// the caller must wait on.
+    fn perform(self: &Arc<Self>, mut actions: Actions) -> Actions {
         for (handler, session) in actions.spawn.drain(..) {
             tokio::spawn(handler(session));
+        }
+        for conn in actions.flush.drain(..) {
+            let n = conn.flush();
+            self.flushed(&conn, n);
         }
         actions
     }
 
-    /// Registers a new connection's writer channel and signals with the core.
+    /// `n` bytes of `conn` were written: the core hears of it with its next call, or now if
+    /// it may be holding messages back for this connection.
+    pub(crate) fn flushed(self: &Arc<Self>, conn: &Arc<Conn>, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if !conn.listed.swap(true, Ordering::SeqCst) {
+            self.unreported.lock().unwrap_or_else(|e| e.into_inner()).push(conn.clone());
+        }
+        if conn.core_unflushed.load(Ordering::SeqCst) >= self.max_unflushed_bytes {
+            self.with_core(|_, _| ());
+        }
+    }
+
+    /// Tells the core about every write not yet reported (under its lock, before anything
+    /// else it does, so its flow control and write timeouts see the writes).
+    fn report_written(&self, state: &mut CoreState, now: Instant) {
+        let conns = std::mem::take(&mut *self.unreported.lock().unwrap_or_else(|e| e.into_inner()));
+        for conn in conns {
+            conn.listed.store(false, Ordering::SeqCst);
+            let n = conn.unreported.swap(0, Ordering::SeqCst);
+            if n > 0 {
+                conn.core_unflushed.fetch_sub(n.min(conn.core_unflushed.load(Ordering::SeqCst)), Ordering::SeqCst);
+                state.server.handle_written(now, conn.id, n);
+            }
+        }
+    }
+
+    /// Registers an accepted connection with the core.
     pub(crate) fn register(
         self: &Arc<Self>,
         peer: std::net::SocketAddr,
-        tx: mpsc::UnboundedSender<WriterCommand>,
-        signals: Arc<ConnSignals>,
-    ) -> ConnectionId {
+        stream: TcpStream,
+    ) -> Arc<Conn> {
         let now = Instant::now();
         let mut actions = Actions::default();
-        let id = {
+        let conn = {
             let mut state = self.lock();
             let id = state.server.accept(now, peer);
-            state.conns.insert(id, ConnEntry { tx, signals });
+            let conn = Arc::new(Conn::new(id, stream));
+            state.conns.insert(id, conn.clone());
             self.drain(&mut state, &mut actions);
-            id
+            conn
         };
-        Self::perform(actions);
-        id
+        self.perform(actions);
+        conn
     }
 
     /// Ends every connection still open at once (after the shutdown timeout).
     pub(crate) fn abort_all(&self) {
         let state = self.lock();
-        for entry in state.conns.values() {
-            entry.signals.abort();
+        for conn in state.conns.values() {
+            conn.abort();
         }
     }
 
     fn drain(self: &Arc<Self>, state: &mut CoreState, actions: &mut Actions) {
         while let Some(t) = state.server.poll_transmit() {
-            // After a close the entry stays until the reader is done: the core may still
-            // abort a final write that stalls.
-            let done = t.after == After::Abort;
-            if let Some(entry) = state.conns.get(&t.connection) {
-                if t.after == After::Abort {
-                    entry.signals.abort();
-                } else {
-                    let _ = entry.tx.send(WriterCommand::Data(t.data, t.after));
-                }
-            }
-            if done {
+            let Some(conn) = state.conns.get(&t.connection) else {
+                continue;
+            };
+            if t.after == After::Abort {
+                conn.abort();
                 state.conns.remove(&t.connection);
+                continue;
+            }
+            conn.core_unflushed.fetch_add(t.data.len(), Ordering::SeqCst);
+            conn.push(t.data, t.after == After::Close);
+            if !actions.flush.last().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                actions.flush.push(conn.clone());
             }
         }
         while let Some(e) = state.server.poll_event() {
@@ -241,8 +245,7 @@ impl Driver {
         }
     }
 
-    /// The reader is done with a connection: the core forgets it and its writer's channel
-    /// closes.
+    /// A connection's task is done with it: the core forgets it.
     pub(crate) fn forget(self: &Arc<Self>, id: ConnectionId) {
         self.with_core(|s, now| s.handle_closed(now, id));
         self.lock().conns.remove(&id);
