@@ -413,8 +413,13 @@ impl RequestDecoder {
                         return Ok(None);
                     };
                     let line_end = seen + nl + 1;
+                    // A trailer line counts against the head bound, however it arrives.
+                    if line_end > max_trailer {
+                        return Err(HttpError::HEAD_TOO_LARGE);
+                    }
                     let line = self.buf.split_to(line_end);
-                    if line.trim_ascii().is_empty() {
+                    // Only an empty line ends the trailers; anything else is a field.
+                    if &line[..] == b"\r\n" || &line[..] == b"\n" {
                         let State::Chunked { head, body, .. } =
                             std::mem::replace(&mut self.state, State::Head)
                         else {
@@ -422,10 +427,7 @@ impl RequestDecoder {
                         };
                         return Ok(Some(finish(head, body.freeze())));
                     }
-                    // A trailer field: ignored, but it counts against the head bound.
-                    if line_end > max_trailer {
-                        return Err(HttpError::HEAD_TOO_LARGE);
-                    }
+                    // A trailer field: ignored.
                     *chunk = ChunkState::Trailer { seen: 0 };
                 }
             }
@@ -807,6 +809,32 @@ mod tests {
             error_of("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
             HttpError::BAD_CHUNK
         );
+    }
+
+    #[test]
+    fn a_long_blank_looking_trailer_line_is_refused_however_it_arrives() {
+        let limits = DecoderLimits {
+            max_head_size: 56,
+            ..DecoderLimits::default()
+        };
+        let input = format!(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n{}\n",
+            " ".repeat(73)
+        );
+        assert_eq!(
+            decode_all(input.as_bytes(), limits).1,
+            Some(HttpError::HEAD_TOO_LARGE)
+        );
+        let mut d = RequestDecoder::new(limits);
+        let mut result = Ok(None);
+        for piece in input.as_bytes().chunks(20) {
+            d.feed(piece);
+            result = d.decode();
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(HttpError::HEAD_TOO_LARGE));
     }
 
     #[test]

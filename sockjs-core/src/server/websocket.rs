@@ -299,6 +299,8 @@ impl Server {
                     self.websocket_lost(now, session, code, &reason);
                     return;
                 }
+                // Our close frame is out: one per side, so nothing more is written.
+                Err(_) if closing => return self.close_connection(id, After::Close),
                 Err(e) => return self.websocket_fail(now, id, session, e),
             }
         }
