@@ -117,7 +117,10 @@ impl Driver {
             return;
         }
         if !conn.listed.swap(true, Ordering::SeqCst) {
-            self.unreported.lock().unwrap_or_else(|e| e.into_inner()).push(conn.clone());
+            self.unreported
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn.clone());
         }
         if conn.core_unflushed.load(Ordering::SeqCst) >= self.max_unflushed_bytes {
             self.with_core(|_, _| ());
@@ -132,7 +135,10 @@ impl Driver {
             conn.listed.store(false, Ordering::SeqCst);
             let n = conn.unreported.swap(0, Ordering::SeqCst);
             if n > 0 {
-                conn.core_unflushed.fetch_sub(n.min(conn.core_unflushed.load(Ordering::SeqCst)), Ordering::SeqCst);
+                conn.core_unflushed.fetch_sub(
+                    n.min(conn.core_unflushed.load(Ordering::SeqCst)),
+                    Ordering::SeqCst,
+                );
                 state.server.handle_written(now, conn.id, n);
             }
         }
@@ -176,7 +182,8 @@ impl Driver {
                 state.conns.remove(&t.connection);
                 continue;
             }
-            conn.core_unflushed.fetch_add(t.data.len(), Ordering::SeqCst);
+            conn.core_unflushed
+                .fetch_add(t.data.len(), Ordering::SeqCst);
             conn.push(t.data, t.after == After::Close);
             if !actions.flush.last().is_some_and(|c| Arc::ptr_eq(c, conn)) {
                 actions.flush.push(conn.clone());
