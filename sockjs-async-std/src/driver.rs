@@ -12,11 +12,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_io::Timer;
-use bytes::Bytes;
 use event_listener::Event as Notify;
 use futures_lite::future;
 use sockjs_core::{After, CloseReason, ConnectionId, Event, SessionId};
 
+use std::net::TcpStream;
+
+use async_io::Async;
+
+use crate::connection::Conn;
 use crate::session::{Handler, Session, SessionShared};
 
 /// A task for the executor.
@@ -25,78 +29,12 @@ pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Runs tasks on the application's executor.
 pub(crate) type Spawner = Arc<dyn Fn(Task) + Send + Sync>;
 
-/// A signal that, once raised, stays raised: every waiter, present or future, sees it.
-pub(crate) struct Latch {
-    raised: AtomicBool,
-    event: Notify,
-}
-
-impl Latch {
-    pub(crate) fn new() -> Self {
-        Latch {
-            raised: AtomicBool::new(false),
-            event: Notify::new(),
-        }
-    }
-
-    pub(crate) fn raise(&self) {
-        self.raised.store(true, Ordering::SeqCst);
-        self.event.notify(usize::MAX);
-    }
-
-    pub(crate) fn is_raised(&self) -> bool {
-        self.raised.load(Ordering::SeqCst)
-    }
-
-    /// Waits until the latch is raised.
-    pub(crate) async fn wait(&self) {
-        loop {
-            let listener = self.event.listen();
-            if self.is_raised() {
-                return;
-            }
-            listener.await;
-        }
-    }
-}
-
-/// What a connection's writer task is told.
-pub(crate) enum WriterCommand {
-    /// Write these bytes, then do `after`.
-    Data(Bytes, After),
-    /// The peer closed: tell the core, once everything before this is written.
-    PeerClosed,
-}
-
-/// Per-connection signals between the driver and its reader and writer tasks.
-pub(crate) struct ConnSignals {
-    /// The core aborted the connection: the writer drops what it has.
-    pub(crate) abort: Latch,
-    /// The writer has finished: the reader stops.
-    pub(crate) stop_reading: Latch,
-}
-
-impl ConnSignals {
-    pub(crate) fn new() -> Self {
-        ConnSignals {
-            abort: Latch::new(),
-            stop_reading: Latch::new(),
-        }
-    }
-}
-
-struct ConnEntry {
-    tx: async_channel::Sender<WriterCommand>,
-    signals: Arc<ConnSignals>,
-}
-
 struct CoreState {
     server: sockjs_core::Server,
-    conns: HashMap<ConnectionId, ConnEntry>,
+    /// Every connection whose task has not finished, including those the core has already
+    /// let go of, for [`Driver::stop`].
+    conns: HashMap<ConnectionId, Arc<Conn>>,
     sessions: HashMap<SessionId, Arc<SessionShared>>,
-    /// Every connection whose reader has not finished, including those the core has
-    /// already let go of (still flushing a last response), for [`Driver::stop`].
-    live: HashMap<ConnectionId, Arc<ConnSignals>>,
     /// The deadline the timer task sleeps until.
     timer_deadline: Option<Instant>,
 }
@@ -114,6 +52,11 @@ pub(crate) struct Driver {
     pub(crate) max_inbound_bytes: usize,
     /// How long a closed connection's input is still drained ([`sockjs_core::Limits::linger_timeout`]).
     pub(crate) linger: std::time::Duration,
+    /// Above this many bytes unreported to the core, a write is reported at once (the core
+    /// may be holding messages back until it hears); below, with the next call.
+    max_unflushed_bytes: usize,
+    /// Connections with written bytes not yet reported to the core.
+    unreported: Mutex<Vec<Arc<Conn>>>,
     open_connections: AtomicUsize,
     /// Notified when the last open connection finishes.
     pub(crate) idle: Notify,
@@ -123,6 +66,8 @@ pub(crate) struct Driver {
 #[derive(Default)]
 pub(crate) struct Actions {
     spawn: Vec<(Handler, Session)>,
+    /// Connections with new output, to write once the lock is released.
+    flush: Vec<Arc<Conn>>,
     /// Sessions over their inbound limit, for the caller to wait on.
     pub(crate) backlogged: Vec<Arc<SessionShared>>,
 }
@@ -139,7 +84,6 @@ impl Driver {
                 server,
                 conns: HashMap::new(),
                 sessions: HashMap::new(),
-                live: HashMap::new(),
                 timer_deadline: None,
             }),
             handlers,
@@ -148,6 +92,8 @@ impl Driver {
             stopped: AtomicBool::new(false),
             max_inbound_bytes: server_limits.max_inbound_bytes,
             linger: server_limits.linger_timeout,
+            max_unflushed_bytes: server_limits.max_unflushed_bytes,
+            unreported: Mutex::new(Vec::new()),
             open_connections: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -185,6 +131,7 @@ impl Driver {
         let mut actions = Actions::default();
         let result = {
             let mut state = self.lock();
+            self.report_written(&mut state, now);
             let r = f(&mut state, now);
             self.drain(&mut state, &mut actions);
             r
@@ -192,40 +139,76 @@ impl Driver {
         for (handler, session) in actions.spawn.drain(..) {
             self.spawn(handler(session));
         }
+        for conn in std::mem::take(&mut actions.flush) {
+            let n = conn.flush();
+            self.flushed(&conn, n);
+        }
         (result, actions)
     }
 
-    /// Registers a new connection's writer channel and signals with the core.
+    /// `n` bytes of `conn` were written: the core hears of it with its next call, or now if
+    /// it may be holding messages back for this connection.
+    pub(crate) fn flushed(self: &Arc<Self>, conn: &Arc<Conn>, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if !conn.listed.swap(true, Ordering::SeqCst) {
+            self.unreported
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn.clone());
+        }
+        if conn.core_unflushed.load(Ordering::SeqCst) >= self.max_unflushed_bytes {
+            self.with_core(|_, _| ());
+        }
+    }
+
+    /// Tells the core about every write not yet reported (under its lock, before anything
+    /// else it does, so its flow control and write timeouts see the writes).
+    fn report_written(&self, state: &mut CoreState, now: Instant) {
+        let conns = std::mem::take(&mut *self.unreported.lock().unwrap_or_else(|e| e.into_inner()));
+        for conn in conns {
+            conn.listed.store(false, Ordering::SeqCst);
+            let n = conn.unreported.swap(0, Ordering::SeqCst);
+            if n > 0 {
+                let unflushed = conn.core_unflushed.load(Ordering::SeqCst);
+                conn.core_unflushed
+                    .store(unflushed.saturating_sub(n), Ordering::SeqCst);
+                state.server.handle_written(now, conn.id, n);
+            }
+        }
+    }
+
+    /// Registers an accepted connection with the core.
     pub(crate) fn register(
         self: &Arc<Self>,
         peer: std::net::SocketAddr,
-        tx: async_channel::Sender<WriterCommand>,
-        signals: Arc<ConnSignals>,
-    ) -> ConnectionId {
+        stream: Async<TcpStream>,
+    ) -> Arc<Conn> {
         self.open_connections.fetch_add(1, Ordering::SeqCst);
-        let (id, _) = self.with_state(|state, now| {
+        let (conn, _) = self.with_state(|state, now| {
             let id = state.server.accept(now, peer);
-            state.live.insert(id, signals.clone());
-            state.conns.insert(id, ConnEntry { tx, signals });
-            id
+            let conn = Arc::new(Conn::new(id, stream));
+            state.conns.insert(id, conn.clone());
+            conn
         });
-        id
+        conn
     }
 
     fn drain(self: &Arc<Self>, state: &mut CoreState, actions: &mut Actions) {
         while let Some(t) = state.server.poll_transmit() {
-            // After a close the entry stays until the reader is done: the core may still
-            // abort a final write that stalls.
-            let done = t.after == After::Abort;
-            if let Some(entry) = state.conns.get(&t.connection) {
-                if t.after == After::Abort {
-                    entry.signals.abort.raise();
-                } else {
-                    let _ = entry.tx.try_send(WriterCommand::Data(t.data, t.after));
-                }
+            let Some(conn) = state.conns.get(&t.connection) else {
+                continue;
+            };
+            if t.after == After::Abort {
+                conn.abort();
+                continue;
             }
-            if done {
-                state.conns.remove(&t.connection);
+            conn.core_unflushed
+                .fetch_add(t.data.len(), Ordering::SeqCst);
+            conn.push(t.data, t.after == After::Close);
+            if !actions.flush.last().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                actions.flush.push(conn.clone());
             }
         }
         while let Some(e) = state.server.poll_event() {
@@ -303,13 +286,11 @@ impl Driver {
         }
     }
 
-    /// The reader is done with a connection: the core forgets it and its writer's channel
-    /// closes.
+    /// A connection's task is done with it: the core forgets it.
     pub(crate) fn forget(self: &Arc<Self>, id: ConnectionId) {
         self.with_state(|state, now| {
             state.server.handle_closed(now, id);
             state.conns.remove(&id);
-            state.live.remove(&id);
         });
     }
 
@@ -327,9 +308,8 @@ impl Driver {
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.timer.notify(usize::MAX);
-        for signals in self.lock().live.values() {
-            signals.abort.raise();
-            signals.stop_reading.raise();
+        for conn in self.lock().conns.values() {
+            conn.abort();
         }
     }
 }

@@ -429,16 +429,16 @@ async fn every_task_goes_through_the_given_spawner(rt: Runtime) {
         body(&request(server.addr, "POST", "/echo/0/s/xhr", "").await),
         "o\n"
     );
-    // The timer; a reader and a writer per connection; the session's handler (spawned once
-    // the reader has released the core, possibly after the response went out).
+    // The timer; one task per connection; the session's handler (spawned once the
+    // connection's task has released the core, possibly after the response went out).
     within("the handler's spawn", async {
-        while spawned.load(Ordering::SeqCst) < 1 + 2 + 1 {
+        while spawned.load(Ordering::SeqCst) < 1 + 1 + 1 {
             Timer::after(Duration::from_millis(5)).await;
         }
     })
     .await;
     server.shutdown().await;
-    assert_eq!(spawned.load(Ordering::SeqCst), 1 + 2 + 1);
+    assert_eq!(spawned.load(Ordering::SeqCst), 1 + 1 + 1);
 }
 
 async fn shutdown_closes_a_streaming_session_and_run_returns(rt: Runtime) {
