@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use sockjs_core::{After, CloseReason, ConnectionId, Event, SessionId};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::connection::Conn;
 use crate::session::{Handler, Session, SessionShared};
@@ -197,13 +197,9 @@ impl Driver {
                     info,
                 } => {
                     let shared = Arc::new(SessionShared::new(session, *info, Arc::downgrade(self)));
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    shared.set_sender(tx);
                     state.sessions.insert(session, shared.clone());
                     if let Some(handler) = self.handlers.get(endpoint) {
-                        actions
-                            .spawn
-                            .push((handler.clone(), Session::new(shared, rx)));
+                        actions.spawn.push((handler.clone(), Session::new(shared)));
                     }
                 }
                 Event::Message { session, text } => {
