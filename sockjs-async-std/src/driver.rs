@@ -218,14 +218,10 @@ impl Driver {
                     endpoint,
                     info,
                 } => {
-                    let (tx, rx) = async_channel::unbounded();
-                    let shared =
-                        Arc::new(SessionShared::new(session, *info, Arc::downgrade(self), tx));
+                    let shared = Arc::new(SessionShared::new(session, *info, Arc::downgrade(self)));
                     state.sessions.insert(session, shared.clone());
                     if let Some(handler) = self.handlers.get(endpoint) {
-                        actions
-                            .spawn
-                            .push((handler.clone(), Session::new(shared, rx)));
+                        actions.spawn.push((handler.clone(), Session::new(shared)));
                     }
                 }
                 Event::Message { session, text } => {

@@ -1,11 +1,12 @@
 //! The application's side of a session: receive messages as a stream, send, close, and read
 //! the request that opened it.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
 
 use event_listener::Event as Notify;
 use futures_lite::Stream;
@@ -22,8 +23,8 @@ pub(crate) struct SessionShared {
     id: SessionId,
     info: RequestInfo,
     driver: Weak<Driver>,
-    /// Messages for the application; closed when the session closes.
-    sender: async_channel::Sender<String>,
+    /// Messages delivered and not yet received by the application.
+    inbox: Mutex<Inbox>,
     /// Bytes delivered and not yet received by the application.
     inbound: AtomicUsize,
     drained: Notify,
@@ -32,17 +33,16 @@ pub(crate) struct SessionShared {
 }
 
 impl SessionShared {
-    pub(crate) fn new(
-        id: SessionId,
-        info: RequestInfo,
-        driver: Weak<Driver>,
-        sender: async_channel::Sender<String>,
-    ) -> Self {
+    pub(crate) fn new(id: SessionId, info: RequestInfo, driver: Weak<Driver>) -> Self {
         SessionShared {
             id,
             info,
             driver,
-            sender,
+            inbox: Mutex::new(Inbox {
+                queue: VecDeque::new(),
+                accepting: true,
+                waker: None,
+            }),
             inbound: AtomicUsize::new(0),
             drained: Notify::new(),
             reason: Mutex::new(None),
@@ -50,25 +50,69 @@ impl SessionShared {
         }
     }
 
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Hands a message to the application; returns the bytes now waiting.
     pub(crate) fn deliver(&self, text: String) -> usize {
         let len = text.len();
-        // Count first: the application may take the message before `try_send` returns.
-        let waiting = self.inbound.fetch_add(len, Ordering::SeqCst) + len;
-        if self.sender.try_send(text).is_ok() {
-            waiting
-        } else {
-            self.received(len);
-            0
+        let mut inbox = self.inbox();
+        if !inbox.accepting {
+            return 0;
         }
+        inbox.queue.push_back(text);
+        let waker = inbox.waker.take();
+        // Counted before the application can see it, so it is never taken before counted.
+        let waiting = self.inbound.fetch_add(len, Ordering::SeqCst) + len;
+        drop(inbox);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        waiting
     }
 
     /// The session is closed: no more messages after those already delivered.
     pub(crate) fn closed(&self, reason: CloseReason) {
         *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
-        self.sender.close();
+        let waker = {
+            let mut inbox = self.inbox();
+            inbox.accepting = false;
+            inbox.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
         self.closed.notify(usize::MAX);
         self.drained.notify(usize::MAX);
+    }
+
+    /// The next message, `None` once closed and empty, or pending (waking `cx` later).
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        let mut inbox = self.inbox();
+        if let Some(msg) = inbox.queue.pop_front() {
+            drop(inbox);
+            self.received(msg.len());
+            return Poll::Ready(Some(msg));
+        }
+        if !inbox.accepting {
+            return Poll::Ready(None);
+        }
+        inbox.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// The application dropped its [`Session`]: nothing more is kept for it.
+    fn receiver_gone(&self) {
+        let dropped: usize = {
+            let mut inbox = self.inbox();
+            inbox.accepting = false;
+            inbox.waker = None;
+            inbox.queue.drain(..).map(|m| m.len()).sum()
+        };
+        if dropped > 0 {
+            self.received(dropped);
+        }
     }
 
     /// Waits until the application has taken messages down to `limit` bytes, or the session
@@ -219,12 +263,24 @@ impl SessionHandle {
     }
 }
 
+/// Messages waiting for the application.
+struct Inbox {
+    queue: VecDeque<String>,
+    /// False once the session closed or the application dropped its [`Session`].
+    accepting: bool,
+    waker: Option<Waker>,
+}
+
 /// A session as its handler receives it: a stream of messages from the client, plus
 /// everything a [`SessionHandle`] does.
 pub struct Session {
     handle: SessionHandle,
-    // Boxed: the receiver is not `Unpin`, and `Session` should be.
-    rx: Pin<Box<async_channel::Receiver<String>>>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.handle.shared.receiver_gone();
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -236,19 +292,16 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<SessionShared>, rx: async_channel::Receiver<String>) -> Self {
+    pub(crate) fn new(shared: Arc<SessionShared>) -> Self {
         Session {
             handle: SessionHandle { shared },
-            rx: Box::pin(rx),
         }
     }
 
     /// The next message from the client; `None` once the session is closed and every
     /// message that arrived before has been received.
     pub async fn recv(&mut self) -> Option<String> {
-        let msg = self.rx.recv().await.ok()?;
-        self.handle.shared.received(msg.len());
-        Some(msg)
+        std::future::poll_fn(|cx| self.handle.shared.poll_recv(cx)).await
     }
 
     /// A handle for sending from elsewhere (other tasks, broadcasts).
@@ -290,14 +343,8 @@ impl Session {
 impl Stream for Session {
     type Item = String;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        match self.rx.as_mut().poll_next(cx) {
-            Poll::Ready(Some(msg)) => {
-                self.handle.shared.received(msg.len());
-                Poll::Ready(Some(msg))
-            }
-            other => other,
-        }
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        self.handle.shared.poll_recv(cx)
     }
 }
 
