@@ -86,6 +86,11 @@ impl Conn {
         out.close |= close;
     }
 
+    /// Has the connection's task write what is queued, soon.
+    pub(crate) fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
     /// The core aborted the connection: drop what is queued and end.
     pub(crate) fn abort(&self) {
         let mut out = self.output();
@@ -221,7 +226,10 @@ async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
         }
         let paused = !backlog.is_empty();
         tokio::select! {
-            _ = conn.wake.notified() => {}
+            _ = conn.wake.notified() => {
+                // Output left for this task (or a wake-up about the connection's state).
+                driver.flushed(&conn, conn.flush());
+            }
             r = conn.stream.writable(), if blocked => {
                 if r.is_err() {
                     break End::Lost;

@@ -5,7 +5,8 @@
 //! client holds up no one: its writer waits on its own socket, outside the lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -18,8 +19,8 @@ use crate::session::{Handler, Session, SessionShared};
 
 pub(crate) struct CoreState {
     pub(crate) server: sockjs_core::Server,
-    conns: HashMap<ConnectionId, Arc<Conn>>,
-    sessions: HashMap<SessionId, Arc<SessionShared>>,
+    conns: IdMap<ConnectionId, Arc<Conn>>,
+    sessions: IdMap<SessionId, Arc<SessionShared>>,
     /// The deadline the timer task sleeps until.
     timer_deadline: Option<Instant>,
 }
@@ -39,6 +40,8 @@ pub(crate) struct Driver {
     max_unflushed_bytes: usize,
     /// Connections with written bytes not yet reported to the core.
     unreported: Mutex<Vec<Arc<Conn>>>,
+    /// `unreported` may be non-empty (saves taking its lock on every call when it is not).
+    any_unreported: AtomicBool,
     pub(crate) open_connections: AtomicUsize,
     pub(crate) idle: Notify,
 }
@@ -59,8 +62,8 @@ impl Driver {
         Driver {
             state: Mutex::new(CoreState {
                 server,
-                conns: HashMap::new(),
-                sessions: HashMap::new(),
+                conns: IdMap::default(),
+                sessions: IdMap::default(),
                 timer_deadline: None,
             }),
             handlers,
@@ -69,6 +72,7 @@ impl Driver {
             linger: server_limits.linger_timeout,
             max_unflushed_bytes: server_limits.max_unflushed_bytes,
             unreported: Mutex::new(Vec::new()),
+            any_unreported: AtomicBool::new(false),
             open_connections: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -97,6 +101,28 @@ impl Driver {
         (result, self.perform(actions))
     }
 
+    /// As [`Driver::with_core`], but new output is left to be written moments later: by a
+    /// later call that writes (the same task's next send) or else by the connection's task,
+    /// which is woken for it. Many small sends then cost one write.
+    pub(crate) fn with_core_deferring_writes<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut sockjs_core::Server, Instant) -> R,
+    ) -> (R, Actions) {
+        let now = Instant::now();
+        let mut actions = Actions::default();
+        let result = {
+            let mut state = self.lock();
+            self.report_written(&mut state, now);
+            let r = f(&mut state.server, now);
+            self.drain(&mut state, &mut actions);
+            r
+        };
+        for conn in actions.flush.drain(..) {
+            conn.nudge();
+        }
+        (result, self.perform(actions))
+    }
+
     /// Starts the handlers of sessions that opened and writes new output; hands back what
     /// the caller must wait on.
     fn perform(self: &Arc<Self>, mut actions: Actions) -> Actions {
@@ -121,6 +147,7 @@ impl Driver {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(conn.clone());
+            self.any_unreported.store(true, Ordering::SeqCst);
         }
         if conn.core_unflushed.load(Ordering::SeqCst) >= self.max_unflushed_bytes {
             self.with_core(|_, _| ());
@@ -130,6 +157,9 @@ impl Driver {
     /// Tells the core about every write not yet reported (under its lock, before anything
     /// else it does, so its flow control and write timeouts see the writes).
     fn report_written(&self, state: &mut CoreState, now: Instant) {
+        if !self.any_unreported.swap(false, Ordering::SeqCst) {
+            return;
+        }
         let conns = std::mem::take(&mut *self.unreported.lock().unwrap_or_else(|e| e.into_inner()));
         for conn in conns {
             conn.listed.store(false, Ordering::SeqCst);
@@ -264,4 +294,29 @@ impl Driver {
 /// For a session's close reason when the server goes away without telling it.
 pub(crate) fn dropped_reason() -> CloseReason {
     CloseReason::Shutdown
+}
+
+/// Maps keyed by the core's connection and session ids. The core numbers them itself, so a
+/// multiplicative hash is enough; the default one is keyed against hostile input, which
+/// these are not.
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A multiplicative hasher for the core's `u64` ids.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }

@@ -27,6 +27,8 @@ pub(crate) struct SessionShared {
     /// Bytes delivered and not yet received by the application.
     inbound: AtomicUsize,
     drained: Notify,
+    /// Connections waiting in [`SessionShared::wait_drained`].
+    drain_waiters: AtomicUsize,
     reason: Mutex<Option<CloseReason>>,
     closed: Notify,
 }
@@ -44,6 +46,7 @@ impl SessionShared {
             }),
             inbound: AtomicUsize::new(0),
             drained: Notify::new(),
+            drain_waiters: AtomicUsize::new(0),
             reason: Mutex::new(None),
             closed: Notify::new(),
         }
@@ -117,6 +120,8 @@ impl SessionShared {
     /// Waits until the application has taken messages down to `limit` bytes, or the session
     /// closed.
     pub(crate) async fn wait_drained(&self, limit: usize) {
+        self.drain_waiters.fetch_add(1, Ordering::SeqCst);
+        let _done = DecrementOnDrop(&self.drain_waiters);
         loop {
             let notified = self.drained.notified();
             if self.inbound.load(Ordering::SeqCst) <= limit || self.close_reason().is_some() {
@@ -128,7 +133,9 @@ impl SessionShared {
 
     fn received(&self, len: usize) {
         self.inbound.fetch_sub(len, Ordering::SeqCst);
-        self.drained.notify_waiters();
+        if self.drain_waiters.load(Ordering::SeqCst) > 0 {
+            self.drained.notify_waiters();
+        }
     }
 
     fn close_reason(&self) -> Option<CloseReason> {
@@ -202,13 +209,24 @@ impl SessionHandle {
     /// Queues a message for the client. Never waits: the core holds messages the client
     /// has not taken yet, up to its `max_queued_bytes`, beyond which the session closes.
     pub fn send(&self, message: impl AsRef<str>) -> Result<(), SessionError> {
+        self.send_inner(message.as_ref(), false)
+    }
+
+    /// Sends; with `defer_write`, the bytes are left for a write moments later (this task's
+    /// next send, or the connection's task) instead of a system call of their own.
+    fn send_inner(&self, message: &str, defer_write: bool) -> Result<(), SessionError> {
         let driver = self
             .shared
             .driver
             .upgrade()
             .ok_or(SessionError::ServerGone)?;
         let id = self.shared.id;
-        let (r, _) = driver.with_core(|s, now| s.send(now, id, message.as_ref()));
+        let send = |s: &mut sockjs_core::Server, now| s.send(now, id, message);
+        let (r, _) = if defer_write {
+            driver.with_core_deferring_writes(send)
+        } else {
+            driver.with_core(send)
+        };
         r.map_err(|_| SessionError::Closed)
     }
 
@@ -319,8 +337,12 @@ impl Session {
     }
 
     /// See [`SessionHandle::send`].
+    ///
+    /// While more of the client's messages wait to be received, a reply is written together
+    /// with the next one rather than on its own: answering a burst costs one system call.
     pub fn send(&self, message: impl AsRef<str>) -> Result<(), SessionError> {
-        self.handle.send(message)
+        let more_coming = !self.handle.shared.inbox().queue.is_empty();
+        self.handle.send_inner(message.as_ref(), more_coming)
     }
 
     /// See [`SessionHandle::close`].
@@ -373,4 +395,13 @@ pub(crate) async fn run_callbacks<C: Callbacks>(callbacks: Arc<C>, mut session: 
     }
     let reason = handle.closed().await;
     callbacks.on_close(&handle, &reason);
+}
+
+/// Decrements a counter when dropped, however the future holding it ends.
+struct DecrementOnDrop<'a>(&'a AtomicUsize);
+
+impl Drop for DecrementOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
