@@ -118,6 +118,11 @@ impl Conn {
         out.close |= close;
     }
 
+    /// Has the connection's task write what is queued, soon.
+    pub(crate) fn nudge(&self) {
+        self.wake.notify();
+    }
+
     /// The core aborted the connection (or the server stopped): drop what is queued and end.
     pub(crate) fn abort(&self) {
         let mut out = self.output();
@@ -297,7 +302,8 @@ async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
         };
         more = false;
         match wake {
-            Wake::Signal => {}
+            // Output left for this task, or news about the connection's state.
+            Wake::Signal => driver.flushed(&conn, conn.flush()),
             Wake::Writable(false) => break End::Lost,
             Wake::Writable(true) => {
                 conn.output().blocked = false;

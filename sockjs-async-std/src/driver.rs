@@ -131,6 +131,24 @@ impl Driver {
         self: &Arc<Self>,
         f: impl FnOnce(&mut CoreState, Instant) -> R,
     ) -> (R, Actions) {
+        self.run_core(f, false)
+    }
+
+    /// As [`Driver::with_core`], but new output is left to be written moments later: by a
+    /// later call that writes (the same task's next send) or else by the connection's task,
+    /// which is woken for it. Many small sends then cost one write.
+    pub(crate) fn with_core_deferring_writes<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut sockjs_core::Server, Instant) -> R,
+    ) -> (R, Actions) {
+        self.run_core(|state, now| f(&mut state.server, now), true)
+    }
+
+    fn run_core<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut CoreState, Instant) -> R,
+        defer_writes: bool,
+    ) -> (R, Actions) {
         let now = Instant::now();
         let mut actions = Actions::default();
         let result = {
@@ -144,8 +162,12 @@ impl Driver {
             self.spawn(handler(session));
         }
         for conn in std::mem::take(&mut actions.flush) {
-            let n = conn.flush();
-            self.flushed(&conn, n);
+            if defer_writes {
+                conn.nudge();
+            } else {
+                let n = conn.flush();
+                self.flushed(&conn, n);
+            }
         }
         (result, actions)
     }

@@ -203,13 +203,24 @@ impl SessionHandle {
     /// Queues a message for the client. Never waits: the core holds messages the client
     /// has not taken yet, up to its `max_queued_bytes`, beyond which the session closes.
     pub fn send(&self, message: impl AsRef<str>) -> Result<(), SessionError> {
+        self.send_inner(message.as_ref(), false)
+    }
+
+    /// Sends; with `defer_write`, the bytes are left for a write moments later (this task's
+    /// next send, or the connection's task) instead of a system call of their own.
+    fn send_inner(&self, message: &str, defer_write: bool) -> Result<(), SessionError> {
         let driver = self
             .shared
             .driver
             .upgrade()
             .ok_or(SessionError::ServerGone)?;
         let id = self.shared.id;
-        let (r, _) = driver.with_core(|s, now| s.send(now, id, message.as_ref()));
+        let send = |s: &mut sockjs_core::Server, now| s.send(now, id, message);
+        let (r, _) = if defer_write {
+            driver.with_core_deferring_writes(send)
+        } else {
+            driver.with_core(send)
+        };
         r.map_err(|_| SessionError::Closed)
     }
 
@@ -320,8 +331,12 @@ impl Session {
     }
 
     /// See [`SessionHandle::send`].
+    ///
+    /// While more of the client's messages wait to be received, a reply is written together
+    /// with the next one rather than on its own: answering a burst costs one system call.
     pub fn send(&self, message: impl AsRef<str>) -> Result<(), SessionError> {
-        self.handle.send(message)
+        let more_coming = !self.handle.shared.inbox().queue.is_empty();
+        self.handle.send_inner(message.as_ref(), more_coming)
     }
 
     /// See [`SessionHandle::close`].
