@@ -89,16 +89,7 @@ impl Driver {
         self: &Arc<Self>,
         f: impl FnOnce(&mut sockjs_core::Server, Instant) -> R,
     ) -> (R, Actions) {
-        let now = Instant::now();
-        let mut actions = Actions::default();
-        let result = {
-            let mut state = self.lock();
-            self.report_written(&mut state, now);
-            let r = f(&mut state.server, now);
-            self.drain(&mut state, &mut actions);
-            r
-        };
-        (result, self.perform(actions))
+        self.run_core(f, false)
     }
 
     /// As [`Driver::with_core`], but new output is left to be written moments later: by a
@@ -107,6 +98,14 @@ impl Driver {
     pub(crate) fn with_core_deferring_writes<R>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut sockjs_core::Server, Instant) -> R,
+    ) -> (R, Actions) {
+        self.run_core(f, true)
+    }
+
+    fn run_core<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut sockjs_core::Server, Instant) -> R,
+        defer_writes: bool,
     ) -> (R, Actions) {
         let now = Instant::now();
         let mut actions = Actions::default();
@@ -117,8 +116,10 @@ impl Driver {
             self.drain(&mut state, &mut actions);
             r
         };
-        for conn in actions.flush.drain(..) {
-            conn.nudge();
+        if defer_writes {
+            for conn in actions.flush.drain(..) {
+                conn.nudge();
+            }
         }
         (result, self.perform(actions))
     }

@@ -374,39 +374,32 @@ pub fn text_frame_header_len(payload_len: usize) -> usize {
 
 /// Writes one final, unmasked frame.
 fn encode_frame(out: &mut BytesMut, opcode: OpCode, payload: &[u8]) {
-    out.reserve(text_frame_header_len(payload.len()) + payload.len());
+    encode_header(out, opcode, payload.len());
+    out.extend_from_slice(payload);
+}
+
+/// Writes the header of one final, unmasked frame of `len` payload bytes.
+fn encode_header(out: &mut BytesMut, opcode: OpCode, len: usize) {
+    out.reserve(text_frame_header_len(len) + len);
     out.put_u8(0x80 | u8::from(opcode));
-    match payload.len() {
-        len @ 0..=125 => out.put_u8(len as u8),
-        len @ 126..=0xFFFF => {
+    match len {
+        0..=125 => out.put_u8(len as u8),
+        126..=0xFFFF => {
             out.put_u8(126);
             out.put_u16(len as u16);
         }
-        len => {
+        _ => {
             out.put_u8(127);
             out.put_u64(len as u64);
         }
     }
-    out.extend_from_slice(payload);
 }
 
 /// Appends the header of a final, unmasked text frame of `payload_len` bytes; the caller
 /// appends exactly that many bytes of UTF-8 after it. Lets a message be framed without first
 /// being assembled in a buffer of its own.
 pub fn encode_text_header(out: &mut BytesMut, payload_len: usize) {
-    out.reserve(text_frame_header_len(payload_len) + payload_len);
-    out.put_u8(0x80 | u8::from(OpCode::Data(Data::Text)));
-    match payload_len {
-        len @ 0..=125 => out.put_u8(len as u8),
-        len @ 126..=0xFFFF => {
-            out.put_u8(126);
-            out.put_u16(len as u16);
-        }
-        len => {
-            out.put_u8(127);
-            out.put_u64(len as u64);
-        }
-    }
+    encode_header(out, OpCode::Data(Data::Text), payload_len);
 }
 
 /// Appends a text message to `out` as one unmasked frame.
