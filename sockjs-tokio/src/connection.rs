@@ -48,6 +48,8 @@ pub(crate) struct Conn {
 #[derive(Default)]
 struct Output {
     queue: VecDeque<Bytes>,
+    /// An empty buffer the flusher borrows for the bytes it writes.
+    spare: Vec<Bytes>,
     /// A flusher is writing (bytes taken from the queue are in its hands).
     writing: bool,
     /// The last write would block: the task waits for writability.
@@ -105,7 +107,7 @@ impl Conn {
     /// busy one picks up what was queued meanwhile.
     pub(crate) fn flush(&self) -> usize {
         let mut total = 0;
-        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batch: Vec<Bytes> = std::mem::take(&mut self.output().spare);
         loop {
             {
                 let mut out = self.output();
@@ -148,6 +150,12 @@ impl Conn {
                 }
             }
         }
+        // The buffer is kept for the next flush: no allocation per write.
+        let mut out = self.output();
+        if out.spare.capacity() < batch.capacity() {
+            out.spare = batch;
+        }
+        drop(out);
         if total > 0 {
             self.unreported.fetch_add(total, Ordering::SeqCst);
         }
@@ -158,29 +166,38 @@ impl Conn {
 /// Writes `batch` until done or the socket would block; written bytes are consumed from it.
 fn write_batch(stream: &TcpStream, batch: &mut Vec<Bytes>) -> io::Result<(usize, bool)> {
     let mut written = 0;
-    while !batch.is_empty() {
-        let slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
-        match stream.try_write_vectored(&slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+    let mut done = 0; // buffers fully written
+    let result = loop {
+        if done == batch.len() {
+            break Ok((written, false));
+        }
+        let mut slices = [IoSlice::new(&[]); WRITE_BATCH];
+        let count = (batch.len() - done).min(WRITE_BATCH);
+        for (slice, bytes) in slices.iter_mut().zip(&batch[done..done + count]) {
+            *slice = IoSlice::new(bytes);
+        }
+        match stream.try_write_vectored(&slices[..count]) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
             Ok(mut n) => {
                 written += n;
                 while n > 0 {
-                    let first = &mut batch[0];
+                    let first = &mut batch[done];
                     if n >= first.len() {
                         n -= first.len();
-                        batch.remove(0);
+                        done += 1;
                     } else {
                         first.advance(n);
                         n = 0;
                     }
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((written, true)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok((written, true)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => break Err(e),
         }
-    }
-    Ok((written, false))
+    };
+    batch.drain(..done);
+    result
 }
 
 /// Serves one connection until it closes.

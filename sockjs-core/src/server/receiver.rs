@@ -7,6 +7,7 @@
 //! the frame that ends its response is written, so a client polling again at once never sees
 //! 2010.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -46,7 +47,7 @@ enum ReceiverBody {
 pub(super) enum Frame<'a> {
     Open,
     Heartbeat,
-    Messages(&'a [Bytes]),
+    Messages(&'a VecDeque<Bytes>),
     Close(&'a [u8]),
 }
 
@@ -191,7 +192,7 @@ impl Server {
             // A closed session answers with what was still queued, else its close frame,
             // until it is forgotten.
             let close = close.clone();
-            let queued: Vec<Bytes> = s.take_queue().into();
+            let queued = s.take_queue();
             let mut ended = false;
             if !queued.is_empty() {
                 ended = self.emit(now, id, Frame::Messages(&queued));
@@ -264,11 +265,22 @@ impl Server {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
-        let queue: Vec<Bytes> = s.take_queue().into();
+        let mut queue = s.take_queue();
         let raw = s.kind == SessionKind::RawWebSocket;
-        if raw {
+        let ended = if raw {
             self.websocket_send_raw(id, &queue);
-        } else if self.emit(now, id, Frame::Messages(&queue)) {
+            false
+        } else {
+            self.emit(now, id, Frame::Messages(&queue))
+        };
+        // The queue's buffer serves the next messages instead of a new allocation.
+        queue.clear();
+        if let Some(s) = self.sessions.get_mut(session)
+            && s.queue.is_empty()
+        {
+            s.queue = queue;
+        }
+        if ended {
             self.detach(now, session, id);
         }
     }
@@ -422,10 +434,10 @@ impl Server {
         });
         match (kind, receiver) {
             (SessionKind::Http, Some(id)) => {
-                let queued: Vec<Bytes> = self
+                let queued: VecDeque<Bytes> = self
                     .sessions
                     .get_mut(session)
-                    .map(|s| s.take_queue().into())
+                    .map(|s| s.take_queue())
                     .unwrap_or_default();
                 let mut ended = false;
                 if !queued.is_empty() {

@@ -3,6 +3,7 @@
 //! long as its connection; the raw `/websocket` endpoint carries messages without SockJS
 //! framing.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -412,7 +413,7 @@ impl Server {
     }
 
     /// Messages on the raw endpoint: each its own text message.
-    pub(super) fn websocket_send_raw(&mut self, id: u64, messages: &[Bytes]) {
+    pub(super) fn websocket_send_raw(&mut self, id: u64, messages: &VecDeque<Bytes>) {
         let hixie = matches!(
             self.conns.get(id).map(|c| &c.state),
             Some(ConnState::WebSocket(ws)) if ws.decoder.is_hixie()
