@@ -126,8 +126,9 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Connections served at once; one more is answered 503 and closed. Default 100 000.
     pub max_connections: usize,
-    /// Bytes written to a connection and not yet reported flushed (see
-    /// `Server::handle_written`) above which no more queued messages are moved onto it.
+    /// Bytes waiting to be written to a connection (its [`crate::Server::output`]) above
+    /// which no more queued messages are moved onto it; messages are moved in frames that keep
+    /// it within this, except that a single larger message goes in a frame of its own.
     /// Default 64 KiB.
     pub max_unflushed_bytes: usize,
     /// Time from the first byte of a request to its last; slower is answered 408 and closed.
@@ -135,22 +136,19 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// How long an idle keep-alive connection stays open. Default 60 s.
     pub keep_alive_timeout: Duration,
-    /// How long bytes written to a connection may stay unflushed before the peer is
-    /// considered gone and the connection is aborted. Default 30 s.
+    /// How long a connection's output may wait without the peer taking any of it before the
+    /// peer is considered gone and the connection is aborted. Default 30 s.
     pub write_timeout: Duration,
     /// After sending a WebSocket close frame, how long to wait for the peer's before closing
     /// the connection anyway. Default 5 s.
     pub close_timeout: Duration,
-    /// Bytes of received messages a session may hold for an application that has not taken
-    /// them yet; past that, the adapter stops reading the client's connection until the
-    /// application catches up. Default 1 MiB.
-    pub max_inbound_bytes: usize,
-    /// After the server closes a connection, how long the adapter still reads and discards
-    /// input, so the peer receives the last response rather than a reset caused by bytes it
-    /// sent that were never read. Default 2 s.
+    /// After the server is done with a connection and has shut its side down
+    /// ([`crate::Io::Shutdown`]), how long input is still read and dropped (at most 256 KiB of
+    /// it), so the peer receives the last response rather than a reset caused by bytes it
+    /// sent that were never read; then [`crate::Io::Close`]. Zero closes at once. Default 2 s.
     pub linger_timeout: Duration,
-    /// How long a graceful shutdown waits for connections to finish before ending them.
-    /// Default 10 s.
+    /// How long a graceful shutdown ([`crate::Server::shutdown`]) waits for connections to
+    /// finish before closing them ([`crate::Io::Close`] `aborted`). Default 10 s.
     pub shutdown_timeout: Duration,
 }
 
@@ -171,7 +169,6 @@ impl Default for Limits {
             keep_alive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
-            max_inbound_bytes: 1024 * 1024,
             linger_timeout: Duration::from_secs(2),
             shutdown_timeout: Duration::from_secs(10),
         }

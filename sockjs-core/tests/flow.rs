@@ -3,8 +3,8 @@
 
 mod support;
 
-use sockjs_core::{After, CloseReason, Error, Event, Options};
-use support::{Harness, WsFrame, limits, ms, secs, session_url};
+use sockjs_core::{CloseReason, Error, Event, Options};
+use support::{After, Harness, WsFrame, limits, ms, secs, session_url};
 
 fn closed(s: sockjs_core::SessionId, reason: CloseReason) -> Event {
     Event::Closed { session: s, reason }
@@ -382,6 +382,10 @@ fn shutdown_closes_open_sessions_with_1001_and_refuses_new_work() {
     assert_eq!(h.closed(ws), Some(After::Close));
     assert_eq!(h.closed(idle), Some(After::Close));
     h.assert_nothing_unread(idle);
+    // Each (with the idle one that carried b's poll) lingers after its shut-down, then
+    // closes.
+    assert_eq!(h.server.connection_count(), 4);
+    h.advance(sockjs_core::Limits::default().linger_timeout);
     assert_eq!(h.server.connection_count(), 0);
 
     let late = h.connect();
@@ -414,6 +418,7 @@ fn shutdown_closes_connections_once_their_last_response_is_written() {
     assert_eq!(r.text(), "Welcome to SockJS!\n");
     assert_eq!(r.header("Connection"), Some("close"));
     assert_eq!(h.closed(c), Some(After::Close));
+    h.client_eof(c);
     assert_eq!(h.server.connection_count(), 0);
 }
 
@@ -503,19 +508,26 @@ fn a_closing_connection_is_kept_until_its_last_bytes_are_written() {
     let c = h.connect();
     h.stop_reading(c);
     h.send_bytes(c, b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
-    assert_eq!(h.closed(c), Some(After::Close));
     assert_eq!(
-        h.server.connection_count(),
-        1,
-        "kept while the response is unwritten"
+        h.closed(c),
+        None,
+        "not shut down while the response is unwritten"
     );
+    assert!(h.in_flight(c) > 0);
     h.resume_reading(c);
+    assert_eq!(
+        h.closed(c),
+        Some(After::Close),
+        "shut down once it is written"
+    );
+    assert_eq!(h.read_response(c).text(), "Welcome to SockJS!\n");
+    assert_eq!(h.server.connection_count(), 1, "lingering");
+    h.client_eof(c);
     assert_eq!(
         h.server.connection_count(),
         0,
-        "forgotten once it is written"
+        "forgotten once the client is done"
     );
-    assert_eq!(h.read_response(c).text(), "Welcome to SockJS!\n");
 }
 
 #[test]
@@ -524,10 +536,263 @@ fn a_final_write_that_never_drains_is_aborted_after_write_timeout() {
     let c = h.connect();
     h.stop_reading(c);
     h.send_bytes(c, b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
-    assert_eq!(h.closed(c), Some(After::Close));
+    assert_eq!(h.closed(c), None);
     h.advance(sockjs_core::Limits::default().write_timeout - ms(1));
-    assert_eq!(h.closed(c), Some(After::Close));
+    assert_eq!(h.closed(c), None);
     h.advance(ms(1));
     assert_eq!(h.closed(c), Some(After::Abort));
     assert_eq!(h.server.connection_count(), 0);
+}
+
+// ----- the host contract -----
+
+/// Frame overhead on top of one message: quotes, brackets, headers.
+const FRAME_SLACK: usize = 16;
+
+#[test]
+fn a_closing_session_moves_its_queue_onto_a_stalled_websocket_a_frame_at_a_time() {
+    let l = limits(|l| {
+        l.max_unflushed_bytes = UNFLUSHED;
+        l.max_queued_bytes = 1 << 20;
+    });
+    let mut h = Harness::with_limits(Options::default(), l);
+    let ws = h.ws_connect("/echo/000/s/websocket");
+    h.ws_text(ws);
+    let s = h.opened();
+    h.stop_reading(ws);
+    let msg = "m".repeat(100);
+    // What may wait: the bound, plus one frame of one message that started within it.
+    let bound = UNFLUSHED + msg.len() + FRAME_SLACK;
+    for _ in 0..2000 {
+        h.app_send(s, &msg);
+        assert!(h.in_flight(ws) <= bound, "{}", h.in_flight(ws));
+    }
+    h.app_close(s, 3000, "bye");
+    assert!(h.in_flight(ws) <= bound, "{}", h.in_flight(ws));
+    assert_eq!(
+        h.take_events(),
+        [closed(
+            s,
+            CloseReason::Application {
+                code: 3000,
+                reason: "bye".into()
+            }
+        )]
+    );
+    assert!(
+        h.try_app_send(s, "late").is_err(),
+        "closed at once for the application"
+    );
+    // The client reads a little at a time: the output never grows past the bound, every
+    // message arrives once and in order, then the close frame.
+    let mut got = 0;
+    let mut tail = Vec::new();
+    for _ in 0..10_000 {
+        h.client_reads(ws, 1000);
+        assert!(h.in_flight(ws) <= bound);
+        for f in h.ws_read_all(ws) {
+            let text = String::from_utf8_lossy(&f.payload).into_owned();
+            if let Some(batch) = text.strip_prefix("a[").filter(|_| f.opcode == 1) {
+                got += batch.matches(&msg).count();
+            } else {
+                tail.push(f);
+            }
+        }
+        if h.in_flight(ws) == 0 {
+            break;
+        }
+    }
+    assert_eq!(got, 2000);
+    assert_eq!(
+        tail,
+        [
+            WsFrame::text("c[3000,\"bye\"]"),
+            WsFrame::close(1000, "Normal closure")
+        ]
+    );
+}
+
+#[test]
+fn a_closing_streaming_session_drains_its_queue_within_the_bound() {
+    let mut h = Harness::with_limits(Options::default(), small_buffers());
+    let c = h.open_streaming(&session_url("s"));
+    h.chunk(c);
+    let s = h.opened();
+    h.stop_reading(c);
+    for i in 0..12 {
+        h.app_send(s, &format!("{i:04}{}", "x".repeat(996)));
+    }
+    h.app_close(s, 3000, "bye");
+    assert!(
+        h.in_flight(c) <= UNFLUSHED + 1000 + FRAME_SLACK,
+        "{}",
+        h.in_flight(c)
+    );
+    h.resume_reading(c);
+    let mut seen = Vec::new();
+    loop {
+        let chunk = h.chunk(c);
+        if chunk.starts_with("c[") {
+            assert_eq!(chunk, "c[3000,\"bye\"]\n");
+            break;
+        }
+        for i in 0..12 {
+            if chunk.contains(&format!("\"{i:04}")) {
+                seen.push(i);
+            }
+        }
+    }
+    assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    assert_eq!(h.read_chunk(c), Some(Vec::new()), "the response ends");
+}
+
+#[test]
+fn no_deadline_outlives_the_connections_and_sessions_it_was_for() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.request(c, "GET", "/echo", &[], b"");
+    h.read_response(c);
+    let ws = h.ws_connect("/echo/000/s/websocket");
+    h.ws_text(ws);
+    h.opened();
+    h.client_closes(c);
+    h.client_closes(ws);
+    h.take_events();
+    assert_eq!(h.server.connection_count(), 0);
+    assert_eq!(h.server.session_count(), 0);
+    assert_eq!(h.server.poll_timeout(), None);
+}
+
+#[test]
+fn end_of_stream_on_an_idle_connection_closes_it() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.request(c, "GET", "/echo", &[], b"");
+    h.read_response(c);
+    h.client_eof(c);
+    assert_eq!(h.closed(c), Some(After::Close));
+    assert!(!h.server.is_connection(c));
+}
+
+#[test]
+fn end_of_stream_after_a_request_still_gets_the_answer() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.stop_reading(c);
+    h.request(c, "GET", "/echo/info", &[], b"");
+    h.client_eof(c);
+    assert_eq!(h.closed(c), None, "the answer is still being written");
+    h.resume_reading(c);
+    assert_eq!(h.read_response(c).status, 200);
+    assert_eq!(h.closed(c), Some(After::Close));
+    assert!(!h.server.is_connection(c));
+}
+
+#[test]
+fn end_of_stream_under_a_receiver_ends_its_session_after_what_was_written() {
+    let mut h = Harness::echo();
+    let c = h.open_streaming(&session_url("s"));
+    h.chunk(c);
+    let s = h.opened();
+    h.stop_reading(c);
+    h.app_send(s, "last");
+    h.client_eof(c);
+    assert!(h.take_events().is_empty(), "not before the frame is out");
+    h.resume_reading(c);
+    assert_eq!(h.chunk(c), "a[\"last\"]\n");
+    assert_eq!(h.take_events(), [closed(s, CloseReason::Interrupted)]);
+    assert!(!h.server.is_connection(c));
+}
+
+#[test]
+fn end_of_stream_on_a_websocket_is_a_lost_connection() {
+    let mut h = Harness::echo();
+    let ws = h.ws_connect("/echo/000/s/websocket");
+    h.ws_text(ws);
+    let s = h.opened();
+    h.client_eof(ws);
+    assert_eq!(
+        h.take_events(),
+        [closed(
+            s,
+            CloseReason::ClientClosed {
+                code: 1006,
+                reason: String::new()
+            }
+        )]
+    );
+    assert!(!h.server.is_connection(ws));
+}
+
+#[test]
+fn lingering_ends_when_the_client_sends_too_much() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.request(c, "GET", "/echo", &[("Connection", "close")], b"");
+    h.read_response(c);
+    assert_eq!(h.closed(c), Some(After::Close));
+    let junk = vec![b'x'; 64 * 1024];
+    for _ in 0..3 {
+        h.send_bytes(c, &junk);
+        assert!(h.server.is_connection(c));
+    }
+    h.send_bytes(c, &junk);
+    assert!(
+        !h.server.is_connection(c),
+        "256 KiB read while lingering, then closed"
+    );
+}
+
+#[test]
+fn shutdown_timeout_aborts_what_is_still_open() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.stop_reading(c);
+    h.request(c, "GET", "/echo/info", &[], b"");
+    h.shutdown();
+    h.advance(sockjs_core::Limits::default().shutdown_timeout - ms(1));
+    assert!(h.server.is_connection(c));
+    h.advance(ms(1));
+    assert_eq!(h.closed(c), Some(After::Abort));
+    assert_eq!(h.server.connection_count(), 0);
+}
+
+#[test]
+fn ids_work_as_indices_and_round_trip_raw() {
+    let mut h = Harness::echo();
+    let a = h.connect();
+    let b = h.connect();
+    assert_ne!(a.index(), b.index());
+    assert_eq!(sockjs_core::ConnectionId::from_raw(a.to_raw()), a);
+    h.client_closes(a);
+    let c = h.connect();
+    assert_eq!(c.index(), a.index(), "a freed index is reused");
+    assert_ne!(c, a, "but the id is new");
+    h.request(a, "GET", "/echo", &[], b"");
+    assert!(h.server.is_connection(c));
+    assert!(h.take_unread(c).is_empty(), "a stale id reaches nobody");
+}
+
+#[test]
+fn messages_name_the_connection_that_carried_them() {
+    let mut h = Harness::echo();
+    h.xhr(&session_url("s"));
+    let s = h.opened();
+    let c = h.connect();
+    h.request(
+        c,
+        "POST",
+        &format!("{}/xhr_send", session_url("s")),
+        &[],
+        b"[\"x\"]",
+    );
+    assert_eq!(h.read_response(c).status, 204);
+    assert_eq!(
+        h.take_events(),
+        [Event::Message {
+            session: s,
+            connection: c,
+            text: "x".into()
+        }]
+    );
 }

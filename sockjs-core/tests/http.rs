@@ -4,8 +4,8 @@
 
 mod support;
 
-use sockjs_core::{After, Event, Options};
-use support::{Harness, limits, ms, secs, session_url};
+use sockjs_core::{Event, Options};
+use support::{After, Harness, limits, ms, secs, session_url};
 
 const GREETING: &str = "Welcome to SockJS!\n";
 
@@ -513,7 +513,16 @@ fn keep_alive_connection_idle_for_the_timeout_is_closed() {
     h.advance(ms(1));
     assert_eq!(h.closed(c), Some(After::Close));
     h.assert_nothing_unread(c);
+    // Shut down, it lingers (input is read and dropped) for `linger_timeout`, then closes.
+    assert!(h.server.is_connection(c));
+    h.send_bytes(c, b"late bytes are dropped");
+    h.assert_nothing_unread(c);
+    h.advance(secs(2) - ms(1));
+    assert!(h.server.is_connection(c));
+    h.advance(ms(1));
+    assert!(!h.server.is_connection(c));
     assert_eq!(h.server.connection_count(), 0);
+    assert_eq!(h.server.poll_timeout(), None, "no deadline is left behind");
 }
 
 #[test]
@@ -581,6 +590,9 @@ fn connections_past_max_connections_get_503_and_are_closed() {
         refusal("503 Service Unavailable", "Server busy").as_bytes()
     );
     assert_eq!(h.closed(c), Some(After::Close));
+    // It lingers until its client, having read the 503, ends its side.
+    h.client_eof(c);
+    assert!(!h.server.is_connection(c));
     assert_eq!(h.server.connection_count(), 2);
     for conn in [a, b] {
         h.request(conn, "GET", "/echo", &[], b"");

@@ -6,8 +6,8 @@ mod support;
 
 use std::net::SocketAddr;
 
-use sockjs_core::{After, CloseReason, Event, Options, RequestInfo};
-use support::{Harness, ms, secs, session_url};
+use sockjs_core::{CloseReason, Event, Options, RequestInfo};
+use support::{After, Harness, ms, secs, session_url};
 
 /// Starts an `xhr` poll on a new connection and checks it is parked (no answer yet).
 #[track_caller]

@@ -4,9 +4,9 @@
 
 mod support;
 
-use sockjs_core::{After, CloseReason, Event, Options};
+use sockjs_core::{CloseReason, Event, Options};
 use support::{
-    Harness, HixieFrame, SUITE_WS_ACCEPT, WsFrame, limits, ms, secs, ws_frame, ws_headers,
+    After, Harness, HixieFrame, SUITE_WS_ACCEPT, WsFrame, limits, ms, secs, ws_frame, ws_headers,
 };
 
 const WS_URL: &str = "/echo/000/s/websocket";
@@ -556,10 +556,12 @@ fn websocket_sessions_may_share_an_id() {
         [
             Event::Message {
                 session: sa,
+                connection: a,
                 text: "a".into()
             },
             Event::Message {
                 session: sb,
+                connection: b,
                 text: "b".into()
             }
         ]

@@ -1,29 +1,36 @@
-//! The [`Server`]: connections, sessions and timers tied together, driven by the adapter.
+//! The [`Server`]: connections, sessions and timers tied together, driven by the host.
 //!
-//! Data path, one file each: [`http`] (a connection reading requests, routing them, answering
-//! the fixed pages and the `*_send` transports), [`receiver`] (sessions and the HTTP responses
-//! that carry their frames), [`websocket`] (upgrades and WebSocket connections).
+//! The data path, one file each: [`connection`] (a connection's output, its life from accept
+//! to close, its timeouts), [`dispatch`] (requests read from a connection, routed, and the
+//! answers that are complete at once: greeting, `/info`, iframe, preflights, `xhr_send`,
+//! `jsonp_send`, errors), then either [`receiver`] (sessions and the HTTP responses that
+//! carry their frames) or [`websocket`] (upgrades and WebSocket connections). What only the
+//! server uses lives beside them: [`session`] (a session's queue and deadlines), [`headers`]
+//! (CORS, caching, cookies), [`timer`], [`arena`].
 
-mod http;
+mod arena;
+mod connection;
+mod dispatch;
+mod headers;
 mod receiver;
+mod session;
+mod timer;
 mod websocket;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::arena::Arena;
 use crate::config::{Config, Limits, Options};
-use crate::event::{After, CloseReason, ConnectionId, Error, Event, SessionId, Transmit};
-use crate::http::{DecoderLimits, RequestDecoder};
+use crate::io::{CloseReason, ConnectionId, Error, Event, Io, SessionId};
 use crate::pages::IframePage;
-use crate::session::{Session, SessionKind};
-use crate::timer::{TimerOwner, TimerQueue};
 
-use self::receiver::Receiver;
-use self::websocket::{PendingHixie, WsConnection};
+use self::arena::Arena;
+use self::connection::{Closing, ConnState, Connection};
+use self::session::{Session, SessionKind};
+use self::timer::{TimerOwner, TimerQueue};
 
 /// A source of unpredictable numbers for `/info`'s `entropy` field; the core has no
 /// randomness of its own.
@@ -31,29 +38,59 @@ pub type Entropy = Box<dyn FnMut() -> u32 + Send>;
 
 /// The SockJS server state machine.
 ///
-/// The run-loop contract: after **every** call that takes `now` (`accept`, `handle_*`, `send`,
-/// `close`, `shutdown`), drain [`Server::poll_transmit`] and [`Server::poll_event`] until they
-/// return `None`, then re-arm one timer for [`Server::poll_timeout`] and call
-/// [`Server::handle_timeout`] when it fires. Report bytes as they reach the socket with
-/// [`Server::handle_written`]: the core stops feeding a connection that has more than
-/// [`Limits::max_unflushed_bytes`] unreported, and aborts one that reports no progress for
-/// [`Limits::write_timeout`].
+/// # The run-loop contract
+///
+/// The host owns the sockets, one timer and the application; the core owns every protocol
+/// decision and every byte count. A host does exactly this:
+///
+/// 1. **Accept** a connection: [`Server::accept`] gives its [`ConnectionId`] (its
+///    [`ConnectionId::index`] fits a slab or an event-loop token).
+/// 2. **Read**: pass the bytes to [`Server::handle_bytes`]. At end of stream (the peer
+///    half-closed), call [`Server::handle_eof`]; on a read or write error (the peer is gone),
+///    call [`Server::handle_closed`], which forgets the connection at once.
+/// 3. **Drain after every call that takes `now`** ([`Server::accept`], every `handle_*`,
+///    [`Server::send`], [`Server::send_many`], [`Server::close`], [`Server::shutdown`]):
+///    - [`Server::poll_event`] until `None`, handing each [`Event`] to the application (which
+///      may call [`Server::send`] or [`Server::close`]; drain again after those);
+///    - [`Server::poll_io`] until `None`, doing what each [`Io`] says: on [`Io::Write`],
+///      write [`Server::output`] and report every write with [`Server::handle_written`]
+///      until the output is empty or the socket would block (then again once writable); on
+///      [`Io::Shutdown`], shut the write side down and keep reading; on [`Io::Close`], close
+///      the socket.
+/// 4. **Time**: re-arm one timer for [`Server::poll_timeout`] and call
+///    [`Server::handle_timeout`] when it fires (early or late is harmless: what is due runs).
+///
+/// The host keeps no byte counts and no per-connection buffers of its own: a connection's
+/// unwritten output stays in the core, which moves no more session messages onto it while
+/// more than [`Limits::max_unflushed_bytes`] wait (one frame may pass that when a single
+/// message is larger), and aborts it when the peer takes nothing for
+/// [`Limits::write_timeout`]. Ids the core has forgotten are ignored by every call.
+///
+/// **Backpressure on input** is the host's: [`Event::Message`] names the connection that
+/// carried the message; a host whose application is behind stops reading that connection
+/// until it catches up (the async layer does so past its `max_inbound_bytes`).
+///
+/// **Shutdown**: after [`Server::shutdown`], keep running the loop until
+/// [`Server::connection_count`] is zero; connections still open at
+/// [`Limits::shutdown_timeout`] are closed by the core ([`Io::Close`] with `aborted`).
 pub struct Server {
     endpoints: Vec<EndpointState>,
     limits: Limits,
-    conns: Arena<Connection>,
-    sessions: Arena<Session>,
+    conns: Arena<ConnectionId, Connection>,
+    sessions: Arena<SessionId, Session>,
     timers: TimerQueue,
-    /// Connections with bytes or a close waiting for `poll_transmit`.
-    dirty: VecDeque<u64>,
     events: VecDeque<Event>,
+    io: VecDeque<Io>,
     /// Connections whose response ended, to look for pipelined requests after this call.
-    resume: Vec<u64>,
+    resume: Vec<ConnectionId>,
     clock: WallClock,
     /// The latest `now` any call passed: the core's idea of the present.
     last_now: Instant,
     entropy: Entropy,
-    shutting_down: bool,
+    /// Set by [`Server::shutdown`]: when connections still open are ended.
+    shutdown_deadline: Option<Instant>,
+    /// Connections in [`ConnState::Lingering`].
+    lingering: usize,
 }
 
 struct EndpointState {
@@ -61,10 +98,10 @@ struct EndpointState {
     options: Options,
     iframe: IframePage,
     /// HTTP sessions by the client's session id.
-    sessions: BTreeMap<Box<[u8]>, u64>,
+    sessions: BTreeMap<Box<[u8]>, SessionId>,
 }
 
-/// Maps the monotonic `now` the adapter passes to wall-clock seconds, for `Expires`.
+/// Maps the monotonic `now` the host passes to wall-clock seconds, for `Expires`.
 struct WallClock {
     start: Instant,
     start_unix: u64,
@@ -74,45 +111,6 @@ impl WallClock {
     fn unix(&self, now: Instant) -> u64 {
         self.start_unix + now.saturating_duration_since(self.start).as_secs()
     }
-}
-
-struct Connection {
-    peer: SocketAddr,
-    decoder: RequestDecoder,
-    state: ConnState,
-    /// Bytes produced and not yet taken by `poll_transmit`.
-    out: BytesMut,
-    /// In `Server::dirty`.
-    dirty: bool,
-    /// What the next transmit asks after its data.
-    after: After,
-    /// Closed, and its last bytes are still being written: forgotten once they are, aborted
-    /// if they are not within `write_timeout`.
-    draining: bool,
-    /// Bytes taken by `poll_transmit` and not yet reported written.
-    unflushed: usize,
-    /// The HTTP session whose frames are among the bytes not yet written, if any.
-    carried: Option<u64>,
-    /// Last time the peer took bytes (or the first unflushed byte went out).
-    write_progress: Instant,
-    /// When the request now arriving started, if one is.
-    request_started: Option<Instant>,
-    /// When the connection last became idle between requests.
-    idle_since: Instant,
-    scheduled: Option<Instant>,
-}
-
-enum ConnState {
-    /// Reading requests (or idle between them).
-    Http,
-    /// Answering with a response that carries session frames.
-    Receiving(Receiver),
-    /// A hixie-76 handshake answered, waiting for its 8 key bytes.
-    AwaitingKey3(Box<PendingHixie>),
-    /// Switched to WebSocket.
-    WebSocket(Box<WsConnection>),
-    /// Closing: input is ignored, the close is waiting for `poll_transmit`.
-    Closed,
 }
 
 impl Server {
@@ -140,8 +138,8 @@ impl Server {
             conns: Arena::new(),
             sessions: Arena::new(),
             timers: TimerQueue::default(),
-            dirty: VecDeque::new(),
             events: VecDeque::new(),
+            io: VecDeque::new(),
             resume: Vec::new(),
             clock: WallClock {
                 start: now,
@@ -149,7 +147,8 @@ impl Server {
             },
             last_now: now,
             entropy,
-            shutting_down: false,
+            shutdown_deadline: None,
+            lingering: 0,
         }
     }
 
@@ -168,9 +167,15 @@ impl Server {
         &self.limits
     }
 
-    /// Connections the core is tracking.
+    /// Connections the core has not forgotten: those the host must keep serving.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Whether the core still knows `conn` (it forgets a connection with [`Io::Close`] and on
+    /// [`Server::handle_closed`]).
+    pub fn is_connection(&self, conn: ConnectionId) -> bool {
+        self.conns.contains(conn)
     }
 
     /// Sessions alive (open, or closed and still answering with their close frame).
@@ -178,110 +183,59 @@ impl Server {
         self.sessions.len()
     }
 
-    /// Registers a connection the adapter accepted from `peer`.
+    /// Bytes of messages a session holds for its client (not yet moved onto a connection),
+    /// or `None` if the session is closed or unknown.
+    pub fn queued_bytes(&self, session: SessionId) -> Option<usize> {
+        self.sessions
+            .get(session)
+            .filter(|s| s.is_open())
+            .map(|s| s.queued_bytes)
+    }
+
+    /// Registers a connection the host accepted from `peer`.
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnectionId {
         self.tick(now);
-        let over_limit = self.conns.len() >= self.limits.max_connections;
-        let id = self.conns.insert(Connection {
-            peer,
-            decoder: RequestDecoder::new(DecoderLimits {
-                max_head_size: self.limits.max_head_size,
-                max_headers: self.limits.max_headers,
-                max_body_size: self.limits.max_body_size,
-            }),
-            state: ConnState::Http,
-            out: BytesMut::new(),
-            dirty: false,
-            after: After::KeepOpen,
-            draining: false,
-            unflushed: 0,
-            carried: None,
-            write_progress: now,
-            request_started: None,
-            idle_since: now,
-            scheduled: None,
-        });
-        if over_limit || self.shutting_down {
+        // Lingering connections are done with: they do not keep a new one out.
+        let over_limit = self.conns.len() - self.lingering >= self.limits.max_connections;
+        let id = self.conns.insert(Connection::new(peer, &self.limits, now));
+        if over_limit || self.shutdown_deadline.is_some() {
             self.respond_error_and_close(id, 503, "Server busy");
         } else {
             self.schedule_connection(id);
         }
-        ConnectionId(id)
+        self.finish_call(now);
+        id
     }
 
     /// Feeds bytes read from a connection.
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnectionId, data: &[u8]) {
         self.tick(now);
-        let id = conn.0;
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
-        match &c.state {
-            ConnState::Closed => {}
-            ConnState::WebSocket(_) | ConnState::AwaitingKey3(_) => {
-                self.websocket_input(now, id, data)
-            }
-            ConnState::Http | ConnState::Receiving(_) => {
-                c.decoder.feed(data);
-                if c.request_started.is_none() && c.decoder.in_request() {
-                    c.request_started = Some(now);
-                }
-                if matches!(c.state, ConnState::Http) {
-                    self.read_requests(now, id);
-                } else if c.decoder.buffered()
-                    > self.limits.max_head_size + self.limits.max_body_size
-                {
-                    // Pipelining past a response that is still going: bounded, then refused.
-                    self.connection_lost(now, id, After::Abort);
-                }
-            }
-        }
+        self.connection_input(now, conn, data);
         self.finish_call(now);
     }
 
-    /// Reports that `n` more bytes of this connection's transmits reached the socket.
+    /// Reports that the peer ended its side of the connection (end of stream). What is still
+    /// to be written is written; a session receiving on the connection then ends as if the
+    /// connection were lost, since its client cannot send again.
+    pub fn handle_eof(&mut self, now: Instant, conn: ConnectionId) {
+        self.tick(now);
+        self.connection_eof(now, conn);
+        self.finish_call(now);
+    }
+
+    /// Reports that `n` bytes from the front of [`Server::output`] reached the socket.
     pub fn handle_written(&mut self, now: Instant, conn: ConnectionId, n: usize) {
         self.tick(now);
-        let id = conn.0;
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
-        let was_blocked = c.unflushed + c.out.len() > self.limits.max_unflushed_bytes;
-        c.unflushed = c.unflushed.saturating_sub(n);
-        c.write_progress = now;
-        if c.unflushed == 0 && c.out.is_empty() {
-            c.carried = None;
-        }
-        if c.draining && c.unflushed == 0 {
-            self.conns.remove(id);
-            self.finish_call(now);
-            return;
-        }
-        let unblocked = c.unflushed + c.out.len() <= self.limits.max_unflushed_bytes;
-        if was_blocked
-            && unblocked
-            && let Some(session) = self.receiving_session(id)
-        {
-            self.deliver(now, session, false);
-        }
-        self.schedule_connection(id);
+        self.connection_written(now, conn, n);
         self.finish_call(now);
     }
 
-    /// Reports that a connection is gone: the peer closed it, or reading or writing failed.
-    /// A session receiving on it is closed as interrupted (WebSocket sessions as closed by
-    /// the client).
+    /// Reports that a connection is gone (reading or writing failed, or the host dropped
+    /// it): the core forgets it at once, and no [`Io`] comes for it any more. A session
+    /// receiving on it is closed as interrupted (WebSocket sessions as closed by the client).
     pub fn handle_closed(&mut self, now: Instant, conn: ConnectionId) {
         self.tick(now);
-        self.connection_lost(now, conn.0, After::Abort);
-        // The adapter has the socket gone already: nothing more goes to it.
-        if self
-            .conns
-            .get(conn.0)
-            .is_some_and(|c| matches!(c.state, ConnState::Closed))
-        {
-            self.conns.remove(conn.0);
-        }
+        self.connection_lost(now, conn, Closing::Forget);
         self.finish_call(now);
     }
 
@@ -312,6 +266,13 @@ impl Server {
                     self.session_timeout(now, id);
                     self.schedule_session(id);
                 }
+                TimerOwner::Shutdown => {
+                    if self.shutdown_deadline.is_some_and(|t| t <= now) {
+                        for id in self.conns.ids() {
+                            self.connection_lost(now, id, Closing::Abort);
+                        }
+                    }
+                }
             }
         }
         self.finish_call(now);
@@ -320,7 +281,7 @@ impl Server {
     /// Queues a message for a session's client.
     pub fn send(&mut self, now: Instant, session: SessionId, text: &str) -> Result<(), Error> {
         self.tick(now);
-        let s = self.sessions.get(session.0).ok_or(Error::SessionClosed)?;
+        let s = self.sessions.get(session).ok_or(Error::SessionClosed)?;
         if !s.is_open() {
             return Err(Error::SessionClosed);
         }
@@ -328,7 +289,7 @@ impl Server {
             SessionKind::RawWebSocket => Bytes::copy_from_slice(text.as_bytes()),
             _ => crate::frame::quote_message(text),
         };
-        let result = self.enqueue(now, session.0, msg);
+        let result = self.enqueue(now, session, msg);
         self.finish_call(now);
         result
     }
@@ -340,8 +301,8 @@ impl Server {
         let mut quoted: Option<Bytes> = None;
         let mut raw: Option<Bytes> = None;
         let mut delivered = 0;
-        for session in sessions {
-            let Some(s) = self.sessions.get(session.0) else {
+        for &session in sessions {
+            let Some(s) = self.sessions.get(session) else {
                 continue;
             };
             if !s.is_open() {
@@ -355,7 +316,7 @@ impl Server {
                     .get_or_insert_with(|| crate::frame::quote_message(text))
                     .clone(),
             };
-            if self.enqueue(now, session.0, msg).is_ok() {
+            if self.enqueue(now, session, msg).is_ok() {
                 delivered += 1;
             }
         }
@@ -373,26 +334,30 @@ impl Server {
         reason: &str,
     ) -> Result<(), Error> {
         self.tick(now);
-        if !self.sessions.get(session.0).is_some_and(Session::is_open) {
+        if !self.sessions.get(session).is_some_and(Session::is_open) {
             return Err(Error::SessionClosed);
         }
         let reason = CloseReason::Application {
             code,
             reason: reason.to_string(),
         };
-        self.close_session(now, session.0, reason);
+        self.close_session(now, session, reason);
         self.finish_call(now);
         Ok(())
     }
 
     /// Starts a graceful shutdown: every open session is closed with
     /// `c[1001,"Server shutting down"]`, idle connections are closed (others once the request
-    /// under way is answered), and new connections and sessions are refused with 503. The
-    /// adapter then flushes and waits until [`Server::connection_count`] reaches zero (or its
-    /// own deadline).
+    /// under way is answered), and new connections and sessions are refused with 503.
+    /// Connections still open [`Limits::shutdown_timeout`] later are closed with
+    /// [`Io::Close`] `aborted`. The host runs its loop until [`Server::connection_count`] is 0.
     pub fn shutdown(&mut self, now: Instant) {
         self.tick(now);
-        self.shutting_down = true;
+        if self.shutdown_deadline.is_none() {
+            let at = now + self.limits.shutdown_timeout;
+            self.shutdown_deadline = Some(at);
+            self.timers.push(TimerOwner::Shutdown, at);
+        }
         for id in self.sessions.ids() {
             if self.sessions.get(id).is_some_and(Session::is_open) {
                 self.close_session(now, id, CloseReason::Shutdown);
@@ -404,50 +369,36 @@ impl Server {
                 .get(id)
                 .is_some_and(|c| matches!(c.state, ConnState::Http) && c.request_started.is_none());
             if idle {
-                self.close_connection(id, After::Close);
+                self.close_connection(id, Closing::Graceful);
             }
         }
         self.finish_call(now);
     }
 
-    /// The next bytes to write, or None.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        while let Some(id) = self.dirty.pop_front() {
-            let Some(c) = self.conns.get_mut(id) else {
-                continue;
-            };
-            c.dirty = false;
-            let data = c.out.split().freeze();
-            let after = c.after;
-            if c.unflushed == 0 && !data.is_empty() {
-                // Writes stall from now if the peer takes nothing.
-                c.write_progress = self.last_now;
-            }
-            c.unflushed += data.len();
-            match after {
-                After::KeepOpen => {
-                    if !data.is_empty() {
-                        self.schedule_connection(id);
-                    }
-                }
-                After::Close if c.unflushed > 0 => {
-                    // Kept until the last byte is reported written, so a peer that stops
-                    // reading now is still aborted after `write_timeout`.
-                    c.draining = true;
-                    c.after = After::KeepOpen;
-                    self.schedule_connection(id);
-                }
-                After::Close | After::Abort => {
-                    self.conns.remove(id);
-                }
-            }
-            return Some(Transmit {
-                connection: ConnectionId(id),
-                data,
-                after,
-            });
+    /// Whether [`Server::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown_deadline.is_some()
+    }
+
+    /// The bytes waiting to be written to `conn`, oldest first, in chunks for one vectored
+    /// write (empty if none wait or the connection is unknown). Report what the socket took
+    /// with [`Server::handle_written`]; the chunks are cheap to clone for a write made
+    /// elsewhere, as long as one writer at a time writes a connection.
+    pub fn output(&mut self, conn: ConnectionId) -> &[Bytes] {
+        match self.conns.get_mut(conn) {
+            Some(c) => c.out.chunks(),
+            None => &[],
         }
-        None
+    }
+
+    /// How many bytes wait to be written to `conn`.
+    pub fn output_len(&self, conn: ConnectionId) -> usize {
+        self.conns.get(conn).map_or(0, |c| c.out.len())
+    }
+
+    /// The next thing the host must do with a connection, or None.
+    pub fn poll_io(&mut self) -> Option<Io> {
+        self.io.pop_front()
     }
 
     /// The next event for the application, or None.
@@ -455,8 +406,8 @@ impl Server {
         self.events.pop_front()
     }
 
-    /// When [`Server::handle_timeout`] should next be called. It may be called earlier or
-    /// later; it runs what is due.
+    /// When [`Server::handle_timeout`] should next be called: the earliest deadline of a
+    /// connection or session the core still has, or None when there is nothing to time.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
@@ -467,7 +418,7 @@ impl Server {
     }
 
     /// Work left for the end of every public call: requests pipelined behind a response
-    /// that has just ended.
+    /// that has just ended, and the timer queue cleared of deadlines nobody has any more.
     fn finish_call(&mut self, now: Instant) {
         while let Some(id) = self.resume.pop() {
             let Some(c) = self.conns.get_mut(id) else {
@@ -477,125 +428,60 @@ impl Server {
                 self.read_requests(now, id);
             }
         }
+        self.prune_timers();
     }
 
-    /// Appends to a connection's output.
-    fn write(&mut self, id: u64, f: impl FnOnce(&mut BytesMut)) {
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
-        f(&mut c.out);
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push_back(id);
-        }
-    }
-
-    /// Ends a connection once what it has queued is written (`After::Close`), or at once.
-    fn close_connection(&mut self, id: u64, after: After) {
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
-        c.state = ConnState::Closed;
-        c.after = after;
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push_back(id);
-        }
-    }
-
-    /// The connection is no use any more (gone, or too slow): detaches and ends whatever it
-    /// carried, then closes it with `after`.
-    fn connection_lost(&mut self, now: Instant, id: u64, after: After) {
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
-        let state = std::mem::replace(&mut c.state, ConnState::Closed);
-        // Frames of a session that never reached the socket are lost with it.
-        let undelivered = c.carried.filter(|_| c.unflushed > 0 || !c.out.is_empty());
-        match state {
-            ConnState::Receiving(r) => {
-                if let Some(session) = r.session {
-                    self.receiver_lost(now, session, id);
+    /// Drops stale entries from the top of the timer queue, so that [`Server::poll_timeout`]
+    /// is a deadline someone still has: owners that are gone, entries superseded by an
+    /// earlier one, and entries for a deadline that has since moved later (queued again at
+    /// its real time).
+    fn prune_timers(&mut self) {
+        while let Some((at, owner)) = self.timers.peek() {
+            let real = match owner {
+                TimerOwner::Connection(id) => match self.conns.get(id) {
+                    Some(c) if c.scheduled == Some(at) => Some(c.deadline(&self.limits)),
+                    _ => None,
+                },
+                TimerOwner::Session(id) => match self.sessions.get(id) {
+                    Some(s) if s.scheduled == Some(at) => Some(s.next_deadline()),
+                    _ => None,
+                },
+                TimerOwner::Shutdown => {
+                    if self.shutdown_deadline == Some(at) && !self.conns.is_empty() {
+                        return;
+                    }
+                    None
                 }
+            };
+            if real == Some(Some(at)) {
+                return;
             }
-            ConnState::WebSocket(ws) => {
-                self.websocket_lost(now, ws.session, 1006, "");
+            self.timers.pop();
+            match (owner, real) {
+                (TimerOwner::Connection(id), Some(_)) => {
+                    if let Some(c) = self.conns.get_mut(id) {
+                        c.scheduled = None;
+                    }
+                    self.schedule_connection(id);
+                }
+                (TimerOwner::Session(id), Some(_)) => {
+                    if let Some(s) = self.sessions.get_mut(id) {
+                        s.scheduled = None;
+                    }
+                    self.schedule_session(id);
+                }
+                _ => {}
             }
-            ConnState::Http | ConnState::AwaitingKey3(_) | ConnState::Closed => {}
         }
-        if let Some(session) = undelivered {
-            // A response that had ended (polling, or past `response_limit`) but whose bytes
-            // were not all written: the client may have missed messages, so the session
-            // cannot go on as if it had them.
-            self.close_session(now, session, CloseReason::Interrupted);
-        }
-        self.close_connection(id, after);
     }
 
-    fn schedule_connection(&mut self, id: u64) {
-        let Some(c) = self.conns.get_mut(id) else {
-            return;
-        };
-        let limits = &self.limits;
-        let state_deadline = match &c.state {
-            ConnState::Http => Some(match c.request_started {
-                Some(t) => t + limits.request_timeout,
-                None => c.idle_since + limits.keep_alive_timeout,
-            }),
-            ConnState::WebSocket(ws) => ws.close_deadline,
-            ConnState::AwaitingKey3(p) => Some(p.started + limits.request_timeout),
-            ConnState::Receiving(_) => None,
-            // Closed and flushing its last bytes: only the write deadline counts. Otherwise
-            // only waiting for `poll_transmit` to take the close: nothing left to time out (a
-            // write deadline already passed would fire again at once, forever).
-            ConnState::Closed if c.draining && c.after == After::KeepOpen => None,
-            ConnState::Closed => return,
-        };
-        let write_deadline = (c.unflushed > 0).then(|| c.write_progress + limits.write_timeout);
-        let at = [state_deadline, write_deadline].into_iter().flatten().min();
-        self.timers
-            .schedule(TimerOwner::Connection(id), &mut c.scheduled, at);
-    }
-
-    fn schedule_session(&mut self, id: u64) {
+    fn schedule_session(&mut self, id: SessionId) {
         let Some(s) = self.sessions.get_mut(id) else {
             return;
         };
         let at = s.next_deadline();
         self.timers
             .schedule(TimerOwner::Session(id), &mut s.scheduled, at);
-    }
-
-    fn connection_timeout(&mut self, now: Instant, id: u64) {
-        let Some(c) = self.conns.get(id) else { return };
-        if c.unflushed > 0 && c.write_progress + self.limits.write_timeout <= now {
-            self.connection_lost(now, id, After::Abort);
-            return;
-        }
-        match &c.state {
-            ConnState::Http => match c.request_started {
-                Some(t) if t + self.limits.request_timeout <= now => {
-                    let e = crate::http::HttpError::TIMEOUT;
-                    self.respond_error_and_close(id, e.status, e.reason);
-                }
-                None if c.idle_since + self.limits.keep_alive_timeout <= now => {
-                    self.close_connection(id, After::Close);
-                }
-                _ => {}
-            },
-            ConnState::WebSocket(ws) => {
-                if ws.close_deadline.is_some_and(|t| t <= now) {
-                    self.close_connection(id, After::Close);
-                }
-            }
-            ConnState::AwaitingKey3(p) => {
-                if p.started + self.limits.request_timeout <= now {
-                    self.close_connection(id, After::Close);
-                }
-            }
-            ConnState::Receiving(_) | ConnState::Closed => {}
-        }
     }
 
     fn next_entropy(&mut self) -> u32 {

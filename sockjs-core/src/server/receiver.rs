@@ -12,19 +12,20 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{ConnState, Server};
-use crate::event::{CloseReason, Event, RequestInfo, SessionId};
+use super::Server;
+use super::connection::ConnState;
+use super::headers::{NO_CACHE, ResponseContext};
+use super::session::{Session, SessionKind, SessionState};
 use crate::frame;
-use crate::headers::{NO_CACHE, ResponseContext};
 use crate::http::response::{finish_head, write_chunk, write_chunk_header, write_last_chunk};
 use crate::http::{BodyFraming, Request, ResponseHead, Version};
-use crate::session::{Session, SessionKind, SessionState};
+use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
 use crate::transport::{ReceiverKind, Transport};
 
 /// An HTTP response carrying a session's frames.
 pub(super) struct Receiver {
     /// The session it receives for; None for a response that only carries a 2010 refusal.
-    pub(super) session: Option<u64>,
+    pub(super) session: Option<SessionId>,
     kind: ReceiverKind,
     body: ReceiverBody,
     /// Body bytes written so far (frames only, not the prelude).
@@ -72,7 +73,7 @@ impl Server {
     pub(super) fn receive(
         &mut self,
         now: Instant,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
         req: &Request,
@@ -97,7 +98,7 @@ impl Server {
                 self.endpoints[ep].sessions.insert(key, s);
                 let info = self.request_info(id, ep, req, transport.protocol_name());
                 self.events.push_back(Event::Opened {
-                    session: SessionId(s),
+                    session: s,
                     endpoint: ep,
                     info: Box::new(info),
                 });
@@ -124,7 +125,7 @@ impl Server {
     fn start_receiver(
         &mut self,
         now: Instant,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
         kind: ReceiverKind,
@@ -182,28 +183,13 @@ impl Server {
         }
     }
 
-    /// Attaches a receiver to a session (`opening`: the session was just created).
-    fn attach(&mut self, now: Instant, session: u64, id: u64, opening: bool) {
+    /// Attaches a receiver to a session (`opening`: the session was just created). A closed
+    /// session's receiver gets what was still queued, else the close frame.
+    fn attach(&mut self, now: Instant, session: SessionId, id: ConnectionId, opening: bool) {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
         s.disconnect_at = None;
-        if let SessionState::Closing(close) = &s.state {
-            // A closed session answers with what was still queued, else its close frame,
-            // until it is forgotten.
-            let close = close.clone();
-            let queued = s.take_queue();
-            let mut ended = false;
-            if !queued.is_empty() {
-                ended = self.emit(now, id, Frame::Messages(&queued));
-            }
-            if !ended {
-                self.emit(now, id, Frame::Close(&close));
-            }
-            self.end_response(now, id);
-            self.detached(now, session);
-            return;
-        }
         s.receiver = Some(id);
         s.heartbeat_at = heartbeat_deadline(&self.endpoints[s.endpoint].options, now);
         if let Some(ConnState::Receiving(r)) = self.conns.get_mut(id).map(|c| &mut c.state) {
@@ -213,12 +199,12 @@ impl Server {
             self.detach(now, session, id);
             return;
         }
-        self.deliver(now, session, false);
+        self.deliver(now, session);
         self.schedule_session(session);
     }
 
     /// The session whose receiver this connection is, if any.
-    pub(super) fn receiving_session(&self, id: u64) -> Option<u64> {
+    pub(super) fn receiving_session(&self, id: ConnectionId) -> Option<SessionId> {
         match &self.conns.get(id)?.state {
             ConnState::Receiving(r) => r.session,
             ConnState::WebSocket(ws) => Some(ws.session),
@@ -231,63 +217,88 @@ impl Server {
     pub(super) fn enqueue(
         &mut self,
         now: Instant,
-        session: u64,
+        session: SessionId,
         msg: Bytes,
-    ) -> Result<(), crate::event::Error> {
+    ) -> Result<(), crate::io::Error> {
         let max_bytes = self.limits.max_queued_bytes;
         let max_messages = self.limits.max_queued_messages;
         let Some(s) = self.sessions.get_mut(session) else {
-            return Err(crate::event::Error::SessionClosed);
+            return Err(crate::io::Error::SessionClosed);
         };
         if !s.enqueue(msg, max_bytes, max_messages) {
             self.close_session(now, session, CloseReason::QueueFull);
-            return Err(crate::event::Error::SessionClosed);
+            return Err(crate::io::Error::SessionClosed);
         }
-        self.deliver(now, session, false);
+        self.deliver(now, session);
         Ok(())
     }
 
-    /// Moves every queued message onto the session's receiver as one frame, unless the
-    /// receiver's connection has too much unflushed (`force` ignores that, for closing).
-    pub(super) fn deliver(&mut self, now: Instant, session: u64, force: bool) {
+    /// Moves queued messages onto the session's receiver as one frame, as many as keep the
+    /// connection's waiting output within `max_unflushed_bytes` (at least one message when it
+    /// is within already); the rest follow as it drains. Once a closed session's queue is
+    /// empty, its close frame follows.
+    pub(super) fn deliver(&mut self, now: Instant, session: SessionId) {
         let Some(s) = self.sessions.get(session) else {
             return;
         };
         let Some(id) = s.receiver else { return };
-        if s.queue.is_empty() {
-            return;
-        }
         let Some(c) = self.conns.get(id) else { return };
-        let polling = matches!(&c.state, ConnState::Receiving(r) if r.kind.is_polling());
-        if !force && !polling && c.unflushed + c.out.len() > self.limits.max_unflushed_bytes {
-            return;
+        if !s.queue.is_empty() {
+            let limit = self.limits.max_unflushed_bytes;
+            let waiting = c.out.len();
+            if waiting > limit {
+                return;
+            }
+            let Some(s) = self.sessions.get_mut(session) else {
+                return;
+            };
+            let mut batch = s.take_batch(limit - waiting);
+            let raw = s.kind == SessionKind::RawWebSocket;
+            let ended = if raw {
+                self.websocket_send_raw(id, &batch);
+                false
+            } else {
+                self.emit(now, id, Frame::Messages(&batch))
+            };
+            // The queue's buffer serves the next messages instead of a new allocation.
+            batch.clear();
+            if let Some(s) = self.sessions.get_mut(session)
+                && s.queue.is_empty()
+                && s.queue.capacity() < batch.capacity()
+            {
+                s.queue = batch;
+            }
+            if ended {
+                self.detach(now, session, id);
+                return;
+            }
         }
-        let Some(s) = self.sessions.get_mut(session) else {
+        let Some(s) = self.sessions.get(session) else {
             return;
         };
-        let mut queue = s.take_queue();
-        let raw = s.kind == SessionKind::RawWebSocket;
-        let ended = if raw {
-            self.websocket_send_raw(id, &queue);
-            false
-        } else {
-            self.emit(now, id, Frame::Messages(&queue))
-        };
-        // The queue's buffer serves the next messages instead of a new allocation.
-        queue.clear();
-        if let Some(s) = self.sessions.get_mut(session)
-            && s.queue.is_empty()
-        {
-            s.queue = queue;
+        if !s.queue.is_empty() || s.receiver != Some(id) {
+            return;
         }
-        if ended {
-            self.detach(now, session, id);
+        let SessionState::Closing(close, reason) = &s.state else {
+            return;
+        };
+        let (close, reason) = (close.clone(), reason.clone());
+        match s.kind {
+            SessionKind::Http => {
+                self.emit(now, id, Frame::Close(&close));
+                self.end_response(now, id);
+                self.detach(now, session, id);
+            }
+            SessionKind::WebSocket | SessionKind::RawWebSocket => {
+                self.websocket_close(now, id, &close, &reason);
+                self.forget_session(session);
+            }
         }
     }
 
     /// Writes one frame to a receiver. Returns true if that ended an HTTP response (polling,
     /// or the streaming `response_limit` reached); the caller detaches the session.
-    pub(super) fn emit(&mut self, now: Instant, id: u64, f: Frame<'_>) -> bool {
+    pub(super) fn emit(&mut self, now: Instant, id: ConnectionId, f: Frame<'_>) -> bool {
         let Some(c) = self.conns.get_mut(id) else {
             return false;
         };
@@ -299,36 +310,36 @@ impl Server {
                 let mut wrapped = BytesMut::with_capacity(frame.len() + 32);
                 r.kind.write_frame(&mut wrapped, frame);
                 r.sent += wrapped.len();
-                let ended = match &mut r.body {
+                let (bytes, ended) = match &mut r.body {
                     ReceiverBody::Polling(head) => {
                         let mut out = std::mem::take(head);
                         finish_head(&mut out, BodyFraming::Length(wrapped.len()));
                         out.unsplit(wrapped);
-                        c.out.unsplit(out);
-                        true
+                        (out, true)
                     }
                     ReceiverBody::Chunked => {
-                        write_chunk_header(&mut c.out, wrapped.len());
-                        c.out.unsplit(wrapped);
-                        c.out.put_slice(b"\r\n");
-                        r.sent >= r.limit
+                        let mut out = BytesMut::with_capacity(wrapped.len() + 16);
+                        write_chunk_header(&mut out, wrapped.len());
+                        out.unsplit(wrapped);
+                        out.put_slice(b"\r\n");
+                        (out, r.sent >= r.limit)
                     }
-                    ReceiverBody::CloseDelimited => {
-                        c.out.unsplit(wrapped);
-                        r.sent >= r.limit
-                    }
+                    ReceiverBody::CloseDelimited => (wrapped, r.sent >= r.limit),
                 };
                 if r.session.is_some() {
                     c.carried = r.session;
                 }
-                if !c.dirty {
-                    c.dirty = true;
-                    self.dirty.push_back(id);
-                }
-                (r.session, Some(ended))
+                (r.session, Some((bytes, ended)))
             }
-            ConnState::Http | ConnState::AwaitingKey3(_) | ConnState::Closed => return false,
+            ConnState::Http
+            | ConnState::AwaitingKey3(_)
+            | ConnState::Closed
+            | ConnState::Lingering { .. } => return false,
         };
+        let ended = ended.map(|(bytes, ended)| {
+            self.write(id, |out| out.unsplit(bytes));
+            ended
+        });
         match ended {
             None => self.websocket_frame(id, &f),
             Some(true) => {
@@ -345,7 +356,7 @@ impl Server {
     }
 
     /// Ends a receiving HTTP response (if still going) and frees the connection.
-    pub(super) fn end_response(&mut self, now: Instant, id: u64) {
+    pub(super) fn end_response(&mut self, now: Instant, id: ConnectionId) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -361,21 +372,17 @@ impl Server {
                 // Ended without a frame (not expected): an empty answer keeps the framing.
                 let mut out = head;
                 finish_head(&mut out, BodyFraming::Length(0));
-                c.out.unsplit(out);
+                self.write(id, |o| o.unsplit(out));
             }
             ReceiverBody::Polling(_) => {}
-            ReceiverBody::Chunked => write_last_chunk(&mut c.out),
+            ReceiverBody::Chunked => self.write(id, write_last_chunk),
             ReceiverBody::CloseDelimited => {}
-        }
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push_back(id);
         }
         self.response_ended(now, id, keep_alive);
     }
 
     /// The session's receiver has gone (its response ended): the disconnect delay starts.
-    pub(super) fn detach(&mut self, now: Instant, session: u64, id: u64) {
+    pub(super) fn detach(&mut self, now: Instant, session: SessionId, id: ConnectionId) {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
@@ -385,7 +392,7 @@ impl Server {
         self.detached(now, session);
     }
 
-    fn detached(&mut self, now: Instant, session: u64) {
+    fn detached(&mut self, now: Instant, session: SessionId) {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
@@ -397,7 +404,7 @@ impl Server {
     }
 
     /// An attached HTTP receiver's connection was lost: the session is interrupted.
-    pub(super) fn receiver_lost(&mut self, now: Instant, session: u64, id: u64) {
+    pub(super) fn receiver_lost(&mut self, now: Instant, session: SessionId, id: ConnectionId) {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
@@ -409,9 +416,9 @@ impl Server {
         self.detached(now, session);
     }
 
-    /// Closes an open session: the close frame goes to the receiver, if any, after what is
-    /// queued; HTTP sessions then answer with it until forgotten.
-    pub(super) fn close_session(&mut self, now: Instant, session: u64, reason: CloseReason) {
+    /// Closes an open session: what is queued and then the close frame go to the receiver,
+    /// if any; HTTP sessions then answer with the close frame until forgotten.
+    pub(super) fn close_session(&mut self, now: Instant, session: SessionId, reason: CloseReason) {
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
@@ -420,49 +427,27 @@ impl Server {
         }
         let (code, text) = reason.code_and_reason();
         let close = frame::close_frame(code, text);
-        s.state = SessionState::Closing(close.clone());
         if reason == CloseReason::Interrupted {
             // What the lost receiver had in flight may never have arrived: delivering later
             // messages would leave a gap the client cannot see. It gets the close frame only.
             s.take_queue();
         }
+        s.state = SessionState::Closing(close, reason.clone());
         let kind = s.kind;
         let receiver = s.receiver;
-        self.events.push_back(Event::Closed {
-            session: SessionId(session),
-            reason: reason.clone(),
-        });
+        self.events.push_back(Event::Closed { session, reason });
         match (kind, receiver) {
-            (SessionKind::Http, Some(id)) => {
-                let queued: VecDeque<Bytes> = self
-                    .sessions
-                    .get_mut(session)
-                    .map(|s| s.take_queue())
-                    .unwrap_or_default();
-                let mut ended = false;
-                if !queued.is_empty() {
-                    ended = self.emit(now, id, Frame::Messages(&queued));
-                }
-                if !ended {
-                    self.emit(now, id, Frame::Close(&close));
-                    self.end_response(now, id);
-                }
-                self.detach(now, session, id);
-            }
+            (_, Some(_)) => self.deliver(now, session),
             (SessionKind::Http, None) => self.detached(now, session),
-            (SessionKind::WebSocket | SessionKind::RawWebSocket, receiver) => {
-                if let Some(id) = receiver {
-                    self.deliver(now, session, true);
-                    self.websocket_close(now, id, &close, &reason);
-                }
-                self.forget_session(session);
+            (SessionKind::WebSocket | SessionKind::RawWebSocket, None) => {
+                self.forget_session(session)
             }
         }
     }
 
     /// Why a new session cannot be opened now, if it cannot.
     pub(super) fn session_refusal(&self) -> Option<&'static str> {
-        if self.shutting_down {
+        if self.shutdown_deadline.is_some() {
             Some("Server shutting down")
         } else if self.sessions.len() >= self.limits.max_sessions {
             Some("Too many sessions")
@@ -472,7 +457,7 @@ impl Server {
     }
 
     /// Removes a session for good.
-    pub(super) fn forget_session(&mut self, session: u64) {
+    pub(super) fn forget_session(&mut self, session: SessionId) {
         if let Some(s) = self.sessions.remove(session)
             && let Some(key) = s.id
         {
@@ -484,18 +469,22 @@ impl Server {
     }
 
     /// A session's deadline came: heartbeat, disconnect, or WebSocket pong.
-    pub(super) fn session_timeout(&mut self, now: Instant, session: u64) {
+    pub(super) fn session_timeout(&mut self, now: Instant, session: SessionId) {
         let Some(s) = self.sessions.get(session) else {
             return;
         };
         if s.receiver.is_none() && s.disconnect_at.is_some_and(|t| t <= now) {
             if s.is_open() {
                 self.events.push_back(Event::Closed {
-                    session: SessionId(session),
+                    session,
                     reason: CloseReason::TimedOut,
                 });
             }
             self.forget_session(session);
+            return;
+        }
+        if !s.is_open() {
+            // Closed and still delivering its last messages: no heartbeats.
             return;
         }
         if s.pong_deadline.is_some_and(|t| t <= now) {
@@ -515,7 +504,7 @@ impl Server {
     /// What the application learns about the request that opened a session.
     pub(super) fn request_info(
         &self,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         req: &Request,
         protocol: &'static str,

@@ -8,18 +8,19 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::Server;
+use super::connection::{Closing, ConnState};
+use super::headers::ResponseContext;
 use super::receiver::{Frame, heartbeat_deadline};
-use super::{ConnState, Server};
-use crate::event::{After, CloseReason, Event, RequestInfo, SessionId};
+use super::session::{Session, SessionKind};
 use crate::frame;
-use crate::headers::ResponseContext;
 use crate::http::{BodyFraming, Request, ResponseHead};
-use crate::session::{Session, SessionKind};
+use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
 use crate::ws::{self, FrameDecoder, Hixie76Decoder, Incoming, ProtocolError};
 
 /// A connection switched to WebSocket.
 pub(super) struct WsConnection {
-    pub(super) session: u64,
+    pub(super) session: SessionId,
     decoder: Decoder,
     /// After our close frame: when to stop waiting for the peer's.
     pub(super) close_deadline: Option<Instant>,
@@ -70,7 +71,7 @@ impl Server {
     pub(super) fn upgrade(
         &mut self,
         now: Instant,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
         req: &Request,
@@ -122,7 +123,7 @@ impl Server {
                 head.finish(BodyFraming::Length(body.len()));
                 out.extend_from_slice(body);
                 self.write(id, |o| o.unsplit(out));
-                self.close_connection(id, After::Close);
+                self.close_connection(id, Closing::Graceful);
             }
             None => {
                 let key = |name: &str| {
@@ -185,7 +186,7 @@ impl Server {
     fn open_websocket(
         &mut self,
         now: Instant,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         raw: bool,
         decoder: Decoder,
@@ -211,7 +212,7 @@ impl Server {
         }));
         c.request_started = None;
         self.events.push_back(Event::Opened {
-            session: SessionId(s),
+            session: s,
             endpoint: ep,
             info: Box::new(info),
         });
@@ -226,7 +227,7 @@ impl Server {
     }
 
     /// Bytes from a WebSocket connection (or one finishing a hixie-76 handshake).
-    pub(super) fn websocket_input(&mut self, now: Instant, id: u64, data: &[u8]) {
+    pub(super) fn websocket_input(&mut self, now: Instant, id: ConnectionId, data: &[u8]) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -242,7 +243,7 @@ impl Server {
             };
             let key3: [u8; 8] = p.key3[..8].try_into().unwrap_or_default();
             let Some(answer) = ws::hixie76::challenge_response(&p.key1, &p.key2, &key3) else {
-                self.close_connection(id, After::Close);
+                self.close_connection(id, Closing::Graceful);
                 return;
             };
             self.write(id, |o| o.put_slice(&answer));
@@ -296,18 +297,18 @@ impl Server {
                         }
                     }
                     let (code, reason) = close.unwrap_or((1005, String::new()));
-                    self.close_connection(id, After::Close);
+                    self.close_connection(id, Closing::Graceful);
                     self.websocket_lost(now, session, code, &reason);
                     return;
                 }
                 // Our close frame is out: one per side, so nothing more is written.
-                Err(_) if closing => return self.close_connection(id, After::Close),
+                Err(_) if closing => return self.close_connection(id, Closing::Graceful),
                 Err(e) => return self.websocket_fail(now, id, session, e),
             }
         }
     }
 
-    fn websocket_text(&mut self, now: Instant, id: u64, session: u64, text: String) {
+    fn websocket_text(&mut self, now: Instant, id: ConnectionId, session: SessionId, text: String) {
         let Some(s) = self.sessions.get(session) else {
             return;
         };
@@ -316,7 +317,8 @@ impl Server {
         }
         if s.kind == SessionKind::RawWebSocket {
             self.events.push_back(Event::Message {
-                session: SessionId(session),
+                session,
+                connection: id,
                 text,
             });
             return;
@@ -325,7 +327,8 @@ impl Server {
             Ok(messages) => {
                 for text in messages {
                     self.events.push_back(Event::Message {
-                        session: SessionId(session),
+                        session,
+                        connection: id,
                         text,
                     });
                 }
@@ -342,7 +345,13 @@ impl Server {
 
     /// The peer broke the protocol: close frame with the error, session closed, connection
     /// closed without waiting for an answer.
-    fn websocket_fail(&mut self, now: Instant, id: u64, session: u64, e: ProtocolError) {
+    fn websocket_fail(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        session: SessionId,
+        e: ProtocolError,
+    ) {
         let hixie = matches!(
             self.conns.get(id).map(|c| &c.state),
             Some(ConnState::WebSocket(ws)) if ws.decoder.is_hixie()
@@ -352,10 +361,10 @@ impl Server {
         } else {
             self.write(id, |o| ws::frame::encode_close(o, Some((e.code, e.reason))));
         }
-        self.close_connection(id, After::Close);
+        self.close_connection(id, Closing::Graceful);
         if self.sessions.get(session).is_some_and(Session::is_open) {
             self.events.push_back(Event::Closed {
-                session: SessionId(session),
+                session,
                 reason: CloseReason::ProtocolError(e.reason),
             });
         }
@@ -364,7 +373,7 @@ impl Server {
     }
 
     /// A SockJS frame on a WebSocket: one text message.
-    pub(super) fn websocket_frame(&mut self, id: u64, f: &Frame<'_>) {
+    pub(super) fn websocket_frame(&mut self, id: ConnectionId, f: &Frame<'_>) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -413,7 +422,7 @@ impl Server {
     }
 
     /// Messages on the raw endpoint: each its own text message.
-    pub(super) fn websocket_send_raw(&mut self, id: u64, messages: &VecDeque<Bytes>) {
+    pub(super) fn websocket_send_raw(&mut self, id: ConnectionId, messages: &VecDeque<Bytes>) {
         let hixie = matches!(
             self.conns.get(id).map(|c| &c.state),
             Some(ConnState::WebSocket(ws)) if ws.decoder.is_hixie()
@@ -437,7 +446,7 @@ impl Server {
     pub(super) fn websocket_close(
         &mut self,
         now: Instant,
-        id: u64,
+        id: ConnectionId,
         close: &[u8],
         reason: &CloseReason,
     ) {
@@ -458,7 +467,7 @@ impl Server {
         }
         if hixie {
             self.write(id, ws::hixie76::encode_close);
-            self.close_connection(id, After::Close);
+            self.close_connection(id, Closing::Graceful);
             return;
         }
         let (code, text) = if raw {
@@ -478,7 +487,7 @@ impl Server {
     }
 
     /// Heartbeat ping on an RFC 6455 connection, when configured; the pong deadline starts.
-    pub(super) fn websocket_ping(&mut self, now: Instant, session: u64, id: u64) {
+    pub(super) fn websocket_ping(&mut self, now: Instant, session: SessionId, id: ConnectionId) {
         let Some(c) = self.conns.get(id) else { return };
         let ConnState::WebSocket(ws) = &c.state else {
             return;
@@ -500,11 +509,17 @@ impl Server {
     }
 
     /// A WebSocket session's connection is gone (closed by the peer, or lost).
-    pub(super) fn websocket_lost(&mut self, now: Instant, session: u64, code: u16, reason: &str) {
+    pub(super) fn websocket_lost(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        code: u16,
+        reason: &str,
+    ) {
         let _ = now;
         if self.sessions.get(session).is_some_and(Session::is_open) {
             self.events.push_back(Event::Closed {
-                session: SessionId(session),
+                session,
                 reason: CloseReason::ClientClosed {
                     code,
                     reason: reason.to_string(),

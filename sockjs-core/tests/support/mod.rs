@@ -3,10 +3,11 @@
 //!
 //! The clock starts at one `Instant::now()` and only ever moves by [`Harness::advance`],
 //! which jumps from one `poll_timeout` deadline to the next and runs `handle_timeout` there:
-//! nothing sleeps. After every call into the server the harness drains `poll_transmit` and
-//! `poll_event` completely, as the run-loop contract asks, and reports bytes written back
-//! with `handle_written` for every client that is reading (all of them unless a test calls
-//! [`Harness::stop_reading`]).
+//! nothing sleeps. After every call into the server the harness drains `poll_event` and
+//! `poll_io` completely, as the run-loop contract asks, and writes each connection's
+//! `output` to its client, reporting it with `handle_written`, for every client that is
+//! reading (all of them unless a test calls [`Harness::stop_reading`]: a client that does not
+//! read is a socket that takes nothing, so its output waits in the server).
 //!
 //! Responses are parsed byte for byte: the head as sent, the body by `Content-Length`, by
 //! chunks (boundaries kept, since streaming transports send one frame per chunk), or up to
@@ -18,7 +19,17 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sockjs_core::{After, Config, ConnectionId, Event, Limits, Options, Server, SessionId};
+use sockjs_core::{Config, ConnectionId, Event, Io, Limits, Options, Server, SessionId};
+
+/// How the server ended a connection, as a client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Everything was written, then the server shut its side down ([`Io::Shutdown`], or an
+    /// [`Io::Close`] that dropped nothing).
+    Close,
+    /// The server dropped the connection with output unwritten ([`Io::Close`] `aborted`).
+    Abort,
+}
 
 /// The wall clock the server is created with: Tue, 14 Nov 2023 22:13:20 GMT.
 pub(crate) const WALL_CLOCK_SECS: u64 = 1_700_000_000;
@@ -56,14 +67,12 @@ struct Client {
     received: Vec<u8>,
     /// How much of `received` the test has consumed with the read helpers.
     consumed: usize,
-    /// Bytes written to the socket that the client has not read (it stopped reading).
-    in_flight: Vec<u8>,
-    /// Whether written bytes are read (and reported to the server) at once.
+    /// Whether output is read (and reported to the server) at once.
     stalled: bool,
-    /// Bytes read and not yet reported with `handle_written`.
-    unreported: usize,
     /// How the server ended the connection, if it did.
     closed: Option<After>,
+    /// The server has forgotten the connection ([`Io::Close`]).
+    released: bool,
     /// Whether the client side went away (`handle_closed` was called).
     gone: bool,
     /// The body framing of the response whose head was read with `read_head`.
@@ -266,66 +275,90 @@ impl Harness {
         }
     }
 
-    /// Takes every transmit and event, reporting writes for clients that are reading, until
-    /// the server has nothing more to say.
+    /// Takes every event and I/O instruction, and writes the output of every client that is
+    /// reading, until the server has nothing more to say.
     fn drain(&mut self) {
         for _ in 0..MAX_DRAIN_ROUNDS {
             let mut progressed = false;
-            while let Some(t) = self.server.poll_transmit() {
-                progressed = true;
-                let client = self.conns.entry(t.connection).or_default();
-                // After a close, only an abort of the final write may follow.
-                assert!(
-                    client.closed.is_none()
-                        || (client.closed == Some(After::Close)
-                            && t.after == After::Abort
-                            && t.data.is_empty()),
-                    "a transmit after the connection was closed"
-                );
-                assert!(!client.gone, "a transmit for a connection reported closed");
-                match t.after {
-                    After::Abort => {
-                        // Whatever was not written yet is lost with the connection.
-                        client.in_flight.clear();
-                    }
-                    After::KeepOpen | After::Close => {
-                        if client.stalled {
-                            client.in_flight.extend_from_slice(&t.data);
-                        } else {
-                            client.received.extend_from_slice(&t.data);
-                            client.unreported += t.data.len();
-                        }
-                    }
-                }
-                match t.after {
-                    // The final write is reported like any other: the core keeps the
-                    // connection until it is flushed.
-                    After::Close => client.closed = Some(After::Close),
-                    After::Abort => {
-                        client.closed = Some(After::Abort);
-                        client.unreported = 0;
-                    }
-                    After::KeepOpen => {}
-                }
-            }
             while let Some(e) = self.server.poll_event() {
                 self.events.push_back(e);
             }
-            let reports: Vec<(ConnectionId, usize)> = self
-                .conns
-                .iter_mut()
-                .filter(|(_, c)| c.unreported > 0)
-                .map(|(id, c)| (*id, std::mem::take(&mut c.unreported)))
-                .collect();
-            for (id, n) in reports {
+            while let Some(io) = self.server.poll_io() {
                 progressed = true;
-                self.server.handle_written(self.now, id, n);
+                match io {
+                    Io::Write(id) => {
+                        let client = self.conns.entry(id).or_default();
+                        assert!(!client.released, "Io::Write after Io::Close");
+                        assert!(!client.gone, "Io::Write for a connection reported closed");
+                    }
+                    Io::Shutdown(id) => {
+                        let client = self.conns.entry(id).or_default();
+                        assert!(!client.released, "Io::Shutdown after Io::Close");
+                        assert_eq!(
+                            self.server.output_len(id),
+                            0,
+                            "Io::Shutdown with output unwritten"
+                        );
+                        client.closed = Some(After::Close);
+                    }
+                    Io::Close {
+                        connection,
+                        aborted,
+                    } => {
+                        let client = self.conns.entry(connection).or_default();
+                        assert!(!client.released, "a second Io::Close");
+                        assert!(!client.gone, "Io::Close for a connection reported closed");
+                        client.released = true;
+                        if aborted {
+                            client.closed = Some(After::Abort);
+                        } else {
+                            client.closed.get_or_insert(After::Close);
+                        }
+                        assert!(!self.server.is_connection(connection));
+                    }
+                    _ => unreachable!("no other Io"),
+                }
+            }
+            let reading: Vec<ConnectionId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| !c.stalled && !c.gone && !c.released)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in reading {
+                if self.write_to_client(id, usize::MAX) > 0 {
+                    progressed = true;
+                }
             }
             if !progressed {
                 return;
             }
         }
         panic!("the server kept producing output for {MAX_DRAIN_ROUNDS} rounds");
+    }
+
+    /// Moves up to `max` bytes of the server's output for `id` to its client, reporting them
+    /// written; returns how many.
+    fn write_to_client(&mut self, id: ConnectionId, max: usize) -> usize {
+        let mut taken = Vec::new();
+        for chunk in self.server.output(id) {
+            let n = chunk.len().min(max - taken.len());
+            taken.extend_from_slice(&chunk[..n]);
+            if taken.len() == max {
+                break;
+            }
+        }
+        if taken.is_empty() {
+            return 0;
+        }
+        let n = taken.len();
+        self.conns
+            .entry(id)
+            .or_default()
+            .received
+            .extend_from_slice(&taken);
+        self.server.handle_written(self.now, id, n);
+        n
     }
 
     /// Opens a connection from a fresh local port.
@@ -371,35 +404,38 @@ impl Harness {
         self.drain();
     }
 
+    /// The client ends its side of the connection (a TCP half-close: end of stream).
+    pub(crate) fn client_eof(&mut self, conn: ConnectionId) {
+        self.server.handle_eof(self.now, conn);
+        self.drain();
+    }
+
     /// From now on the client reads nothing: bytes stay in flight and are not reported.
     pub(crate) fn stop_reading(&mut self, conn: ConnectionId) {
         self.client(conn).stalled = true;
     }
 
-    /// The client reads `n` of the bytes in flight (all of them if fewer), reported to the
-    /// server as written.
+    /// The client reads `n` of the bytes waiting for it (all of them if fewer), reported to
+    /// the server as written.
     pub(crate) fn client_reads(&mut self, conn: ConnectionId, n: usize) {
         let c = self.client(conn);
-        let n = n.min(c.in_flight.len());
-        let taken: Vec<u8> = c.in_flight.drain(..n).collect();
-        c.received.extend_from_slice(&taken);
-        // A closed connection's final bytes are still reported; an aborted one's are lost.
-        let open = c.closed != Some(After::Abort) && !c.gone;
-        if open && n > 0 {
-            self.server.handle_written(self.now, conn, n);
+        if c.gone || c.released {
+            return;
+        }
+        if self.write_to_client(conn, n) > 0 {
             self.drain();
         }
     }
 
-    /// The client reads again: everything in flight is read, and so is everything later.
+    /// The client reads again: everything waiting is read, and so is everything later.
     pub(crate) fn resume_reading(&mut self, conn: ConnectionId) {
         self.client(conn).stalled = false;
         self.client_reads(conn, usize::MAX);
     }
 
-    /// Bytes written to the client and not read by it.
+    /// Bytes the server has for the client and the client has not read.
     pub(crate) fn in_flight(&self, conn: ConnectionId) -> usize {
-        self.conns.get(&conn).map_or(0, |c| c.in_flight.len())
+        self.server.output_len(conn)
     }
 
     /// The application sends `text` to `session`, which must take it.
@@ -585,7 +621,9 @@ impl Harness {
         self.take_events()
             .into_iter()
             .map(|e| match e {
-                Event::Message { session: s, text } if s == session => text,
+                Event::Message {
+                    session: s, text, ..
+                } if s == session => text,
                 other => panic!("expected a message on {session}, got {other:?}"),
             })
             .collect()

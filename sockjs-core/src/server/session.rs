@@ -7,13 +7,16 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::io::{CloseReason, ConnectionId};
+
 /// Whether the session still takes messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SessionState {
     /// Open: messages flow both ways.
     Open,
-    /// Closed: every receiver gets this close frame until the session is forgotten.
-    Closing(Bytes),
+    /// Closed: what is still queued goes out, then every receiver gets this close frame
+    /// until the session is forgotten.
+    Closing(Bytes, CloseReason),
 }
 
 /// What carries a session's frames.
@@ -38,7 +41,7 @@ pub(crate) struct Session {
     pub(crate) queue: VecDeque<Bytes>,
     pub(crate) queued_bytes: usize,
     /// The connection receiving frames now, if any.
-    pub(crate) receiver: Option<u64>,
+    pub(crate) receiver: Option<ConnectionId>,
     /// When the session is forgotten (set while no receiver is attached).
     pub(crate) disconnect_at: Option<Instant>,
     /// When the next heartbeat is due (set while a receiver is attached).
@@ -89,10 +92,35 @@ impl Session {
         std::mem::take(&mut self.queue)
     }
 
+    /// Takes the oldest messages that fit in `budget` bytes (at least one): a frame's worth
+    /// for a connection that may hold that much more.
+    pub(crate) fn take_batch(&mut self, budget: usize) -> VecDeque<Bytes> {
+        // Separators and brackets: a byte per message, and a few for the frame.
+        if self.queued_bytes + self.queue.len() + 3 <= budget {
+            return self.take_queue();
+        }
+        let mut batch = VecDeque::new();
+        let mut size = 3;
+        while let Some(front) = self.queue.front() {
+            if !batch.is_empty() && size + front.len() + 1 > budget {
+                break;
+            }
+            size += front.len() + 1;
+            if let Some(m) = self.queue.pop_front() {
+                self.queued_bytes -= m.len();
+                batch.push_back(m);
+            }
+        }
+        batch
+    }
+
     /// The earliest of the session's deadlines.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let heartbeat = self.receiver.and(self.heartbeat_at);
-        [self.disconnect_at, heartbeat, self.pong_deadline]
+        // A closed session still delivering its last messages sends no heartbeats.
+        let open = self.is_open();
+        let heartbeat = self.receiver.and(self.heartbeat_at).filter(|_| open);
+        let pong = self.pong_deadline.filter(|_| open);
+        [self.disconnect_at, heartbeat, pong]
             .into_iter()
             .flatten()
             .min()

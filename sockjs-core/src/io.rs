@@ -1,19 +1,47 @@
-//! What the core hands back: bytes to write ([`Transmit`]), things for the application
-//! ([`Event`]), and the identifiers both refer to.
+//! The I/O contract: what the core asks of the host for each connection ([`Io`]), what it
+//! tells the application ([`Event`]), the identifiers both refer to, and the errors of API
+//! misuse.
 
 use std::fmt;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-
-/// A connection the adapter accepted, as numbered by [`crate::Server::accept`].
+/// A connection the host accepted, as numbered by [`crate::Server::accept`].
+///
+/// [`ConnectionId::index`] is small and unique among live connections (a slab index or an
+/// event-loop token); [`ConnectionId::to_raw`] is unique for the server's life, so a stale id
+/// kept by the host finds nothing instead of a newer connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub(crate) u64);
 
 /// A SockJS session, as the application sees it. Not the session id in the client's URLs,
-/// which the protocol keeps from the application.
+/// which the protocol keeps from the application. Its index and raw forms behave as
+/// [`ConnectionId`]'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub(crate) u64);
+
+macro_rules! id_accessors {
+    ($t:ident) => {
+        impl $t {
+            /// A small index, unique among those alive now and reused after: for a slab or
+            /// an event-loop token.
+            pub fn index(self) -> usize {
+                (self.0 & 0xffff_ffff) as usize
+            }
+
+            /// The whole id, unique for the server's life (index and generation).
+            pub fn to_raw(self) -> u64 {
+                self.0
+            }
+
+            /// The id [`Self::to_raw`] gave. An id the server never gave finds nothing.
+            pub fn from_raw(raw: u64) -> Self {
+                $t(raw)
+            }
+        }
+    };
+}
+id_accessors!(ConnectionId);
+id_accessors!(SessionId);
 
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -27,29 +55,33 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// Bytes for one connection, and what to do with the connection after writing them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// The connection to write to.
-    pub connection: ConnectionId,
-    /// The bytes, in order after those of earlier transmits for the same connection.
-    pub data: Bytes,
-    /// What to do once `data` is written.
-    pub after: After,
-}
-
-/// What a [`Transmit`] asks of the connection once its data is written.
+/// What the host must do with a connection, from [`crate::Server::poll_io`].
+///
+/// A connection's life, as the host sees it: [`crate::Server::accept`] gives its id; any
+/// number of [`Io::Write`]s follow; then either [`Io::Shutdown`] and, after the linger,
+/// [`Io::Close`], or an [`Io::Close`] at once. After [`Io::Close`] (or after the host called
+/// [`crate::Server::handle_closed`]) the core has forgotten the id and nothing more comes for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
-    /// Keep it open.
-    KeepOpen,
-    /// Flush, then close it. The core keeps the connection until [`crate::Server::handle_written`]
-    /// reports the last byte written, and may still send an `Abort` for it if that stalls
-    /// past `write_timeout`.
-    Close,
-    /// Close it now, dropping anything still unwritten (the peer stopped reading). The core
-    /// has forgotten the connection.
-    Abort,
+#[non_exhaustive]
+pub enum Io {
+    /// Output is waiting for `0` (it had none before): write [`crate::Server::output`],
+    /// reporting each write with [`crate::Server::handle_written`], until it is empty or the
+    /// socket would block; when the socket is writable again, go on. No further `Write` comes
+    /// for output added while some is still waiting.
+    Write(ConnectionId),
+    /// The server is done sending on the connection and all its output is written: shut down
+    /// the write side (a TCP half-close). Keep reading it and passing what arrives to
+    /// [`crate::Server::handle_bytes`], which discards it, until [`Io::Close`]: the peer then
+    /// gets the last response rather than a reset for bytes it had sent.
+    Shutdown(ConnectionId),
+    /// Close the socket: the core has forgotten the connection.
+    Close {
+        /// The connection.
+        connection: ConnectionId,
+        /// Output still waiting was dropped: the peer stopped reading for `write_timeout`,
+        /// the shutdown timeout passed, or the client broke the protocol past answering.
+        aborted: bool,
+    },
 }
 
 /// Something the application should know about.
@@ -68,6 +100,9 @@ pub enum Event {
     Message {
         /// The session.
         session: SessionId,
+        /// The connection that carried it (a WebSocket, or the `xhr_send` / `jsonp_send`
+        /// request): the one to stop reading while the application is behind.
+        connection: ConnectionId,
         /// The message.
         text: String,
     },

@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::{ConnState, Server};
-use crate::event::After;
-use crate::headers::{NO_CACHE, ResponseContext, cache_for_year};
+use super::Server;
+use super::connection::{Closing, ConnState};
+use super::headers::{NO_CACHE, ResponseContext, cache_for_year};
 use crate::http::{BodyFraming, Method, Request, ResponseHead};
+use crate::io::{ConnectionId, Event};
 use crate::pages;
 use crate::payload::PayloadError;
 use crate::route::{Target, route};
@@ -23,7 +24,7 @@ struct Answer<'a> {
 
 impl Server {
     /// Decodes and serves requests while the connection is free to answer them.
-    pub(super) fn read_requests(&mut self, now: Instant, id: u64) {
+    pub(super) fn read_requests(&mut self, now: Instant, id: ConnectionId) {
         loop {
             let Some(c) = self.conns.get_mut(id) else {
                 return;
@@ -55,7 +56,7 @@ impl Server {
     }
 
     /// After a request was handled: timers for whatever the connection does next.
-    fn request_done(&mut self, now: Instant, id: u64) {
+    fn request_done(&mut self, now: Instant, id: ConnectionId) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -67,9 +68,9 @@ impl Server {
     }
 
     /// A response carrying session frames has ended: the connection reads again, or closes.
-    pub(super) fn response_ended(&mut self, now: Instant, id: u64, keep_alive: bool) {
+    pub(super) fn response_ended(&mut self, now: Instant, id: ConnectionId, keep_alive: bool) {
         if !keep_alive {
-            self.close_connection(id, After::Close);
+            self.close_connection(id, Closing::Graceful);
             return;
         }
         let Some(c) = self.conns.get_mut(id) else {
@@ -82,10 +83,10 @@ impl Server {
         self.schedule_connection(id);
     }
 
-    fn handle_request(&mut self, now: Instant, id: u64, req: Request) {
+    fn handle_request(&mut self, now: Instant, id: ConnectionId, req: Request) {
         let mut ctx = ResponseContext::new(&req);
         // Shutting down: a request already under way is answered, then its connection goes.
-        ctx.keep_alive &= !self.shutting_down;
+        ctx.keep_alive &= self.shutdown_deadline.is_none();
         let routed = route(&self.endpoints, req.path()).map(|(i, t)| (i, t.to_owned_target()));
         let Some((ep, target)) = routed else {
             return self.answer(id, &ctx, None, not_found());
@@ -148,7 +149,7 @@ impl Server {
     fn session_request(
         &mut self,
         now: Instant,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
         req: &Request,
@@ -204,7 +205,7 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     fn client_send(
         &mut self,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
         session_id: &[u8],
@@ -232,8 +233,9 @@ impl Server {
         };
         if self.sessions.get(session).is_some_and(|s| s.is_open()) {
             for text in messages {
-                self.events.push_back(crate::event::Event::Message {
-                    session: crate::event::SessionId(session),
+                self.events.push_back(Event::Message {
+                    session,
+                    connection: id,
                     text,
                 });
             }
@@ -263,7 +265,7 @@ impl Server {
         }
     }
 
-    fn info(&mut self, id: u64, ep: usize, ctx: &ResponseContext) {
+    fn info(&mut self, id: ConnectionId, ep: usize, ctx: &ResponseContext) {
         let entropy = self.next_entropy();
         let o = &self.endpoints[ep].options;
         let body = pages::info(o.websocket, o.cookie_needed, entropy);
@@ -279,7 +281,14 @@ impl Server {
         self.after_answer(id, ctx);
     }
 
-    fn iframe(&mut self, now: Instant, id: u64, ep: usize, ctx: &ResponseContext, req: &Request) {
+    fn iframe(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        ep: usize,
+        ctx: &ResponseContext,
+        req: &Request,
+    ) {
         let page = self.endpoints[ep].iframe.clone();
         let unix = self.clock.unix(now);
         let fresh = req
@@ -307,7 +316,7 @@ impl Server {
     fn preflight(
         &mut self,
         now: Instant,
-        id: u64,
+        id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
         methods: &str,
@@ -330,7 +339,7 @@ impl Server {
         self.after_answer(id, ctx);
     }
 
-    fn websocket_disabled(&mut self, now: Instant, id: u64, ctx: &ResponseContext) {
+    fn websocket_disabled(&mut self, now: Instant, id: ConnectionId, ctx: &ResponseContext) {
         let unix = self.clock.unix(now);
         let mut out = BytesMut::new();
         let mut head = ResponseHead::new(&mut out, 404);
@@ -343,7 +352,7 @@ impl Server {
         self.after_answer(id, ctx);
     }
 
-    fn method_not_allowed(&mut self, id: u64, ctx: &ResponseContext, allow: &str) {
+    fn method_not_allowed(&mut self, id: ConnectionId, ctx: &ResponseContext, allow: &str) {
         let mut out = BytesMut::new();
         let mut head = ResponseHead::new(&mut out, 405);
         head.header("Allow", allow);
@@ -357,7 +366,7 @@ impl Server {
     /// (no-cache, cookie, and CORS for the xhr family) are added.
     fn answer(
         &mut self,
-        id: u64,
+        id: ConnectionId,
         ctx: &ResponseContext,
         session: Option<SessionUrl>,
         a: Answer<'_>,
@@ -386,15 +395,15 @@ impl Server {
         self.after_answer(id, ctx);
     }
 
-    fn after_answer(&mut self, id: u64, ctx: &ResponseContext) {
+    fn after_answer(&mut self, id: ConnectionId, ctx: &ResponseContext) {
         if !ctx.keep_alive {
-            self.close_connection(id, After::Close);
+            self.close_connection(id, Closing::Graceful);
         }
     }
 
     /// A response for a request that cannot be served at the HTTP level; the connection
     /// closes after it.
-    pub(super) fn respond_error_and_close(&mut self, id: u64, status: u16, reason: &str) {
+    pub(super) fn respond_error_and_close(&mut self, id: ConnectionId, status: u16, reason: &str) {
         let mut out = BytesMut::new();
         let mut head = ResponseHead::new(&mut out, status);
         head.header("Content-Type", TEXT);
@@ -403,11 +412,17 @@ impl Server {
         out.extend_from_slice(reason.as_bytes());
         out.extend_from_slice(b"\n");
         self.write(id, |o| o.unsplit(out));
-        self.close_connection(id, After::Close);
+        self.close_connection(id, Closing::Graceful);
     }
 
     /// A response with a plain-text body for the WebSocket upgrade errors and similar.
-    pub(super) fn answer_text(&mut self, id: u64, ctx: &ResponseContext, status: u16, body: &str) {
+    pub(super) fn answer_text(
+        &mut self,
+        id: ConnectionId,
+        ctx: &ResponseContext,
+        status: u16,
+        body: &str,
+    ) {
         self.answer(
             id,
             ctx,

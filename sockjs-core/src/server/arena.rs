@@ -1,15 +1,44 @@
 //! Generational storage for connections and sessions: ids stay unique after removal, so a
-//! stale id from the adapter or the application finds nothing instead of a newer occupant.
+//! stale id from the host or the application finds nothing instead of a newer occupant.
 
-/// A slot map keyed by `u64` ids (index in the low 32 bits, generation in the high 32).
+use std::marker::PhantomData;
+
+use crate::io::{ConnectionId, SessionId};
+
+/// An id an [`Arena`] hands out: index in the low 32 bits, generation in the high 32.
+pub(crate) trait Key: Copy {
+    fn from_raw(raw: u64) -> Self;
+    fn raw(self) -> u64;
+}
+
+impl Key for ConnectionId {
+    fn from_raw(raw: u64) -> Self {
+        ConnectionId(raw)
+    }
+    fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+impl Key for SessionId {
+    fn from_raw(raw: u64) -> Self {
+        SessionId(raw)
+    }
+    fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+/// A slot map keyed by typed ids.
 ///
 /// Values are boxed: a free slot costs a few bytes, so memory returns to the allocator when a
 /// burst of connections or sessions ends, instead of staying in a vector sized for the peak.
 #[derive(Debug)]
-pub(crate) struct Arena<T> {
+pub(crate) struct Arena<K, T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     len: usize,
+    key: PhantomData<K>,
 }
 
 #[derive(Debug)]
@@ -18,12 +47,13 @@ struct Slot<T> {
     value: Option<Box<T>>,
 }
 
-impl<T> Arena<T> {
+impl<K: Key, T> Arena<K, T> {
     pub(crate) fn new() -> Self {
         Arena {
             slots: Vec::new(),
             free: Vec::new(),
             len: 0,
+            key: PhantomData,
         }
     }
 
@@ -31,10 +61,14 @@ impl<T> Arena<T> {
         self.len
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Stores `value` under a fresh id.
-    pub(crate) fn insert(&mut self, value: T) -> u64 {
+    pub(crate) fn insert(&mut self, value: T) -> K {
         self.len += 1;
-        if let Some(index) = self.free.pop() {
+        let raw = if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.value = Some(Box::new(value));
             (u64::from(slot.generation) << 32) | u64::from(index)
@@ -45,20 +79,27 @@ impl<T> Arena<T> {
                 value: Some(Box::new(value)),
             });
             (1u64 << 32) | u64::from(index)
-        }
+        };
+        K::from_raw(raw)
     }
 
-    fn slot(&self, id: u64) -> Option<&Slot<T>> {
+    fn slot(&self, id: K) -> Option<&Slot<T>> {
+        let id = id.raw();
         self.slots
             .get((id & 0xffff_ffff) as usize)
             .filter(|s| u64::from(s.generation) == id >> 32)
     }
 
-    pub(crate) fn get(&self, id: u64) -> Option<&T> {
+    pub(crate) fn get(&self, id: K) -> Option<&T> {
         self.slot(id)?.value.as_deref()
     }
 
-    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
+    pub(crate) fn contains(&self, id: K) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: K) -> Option<&mut T> {
+        let id = id.raw();
         let slot = self.slots.get_mut((id & 0xffff_ffff) as usize)?;
         if u64::from(slot.generation) != id >> 32 {
             return None;
@@ -66,7 +107,8 @@ impl<T> Arena<T> {
         slot.value.as_deref_mut()
     }
 
-    pub(crate) fn remove(&mut self, id: u64) -> Option<T> {
+    pub(crate) fn remove(&mut self, id: K) -> Option<T> {
+        let id = id.raw();
         let index = (id & 0xffff_ffff) as usize;
         let slot = self.slots.get_mut(index)?;
         if u64::from(slot.generation) != id >> 32 {
@@ -80,12 +122,12 @@ impl<T> Arena<T> {
     }
 
     /// Ids of every stored value.
-    pub(crate) fn ids(&self) -> Vec<u64> {
+    pub(crate) fn ids(&self) -> Vec<K> {
         self.slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.value.is_some())
-            .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
+            .map(|(i, s)| K::from_raw((u64::from(s.generation) << 32) | i as u64))
             .collect()
     }
 }
@@ -96,7 +138,7 @@ mod tests {
 
     #[test]
     fn stale_ids_find_nothing() {
-        let mut a = Arena::new();
+        let mut a: Arena<SessionId, &str> = Arena::new();
         let x = a.insert("x");
         assert_eq!(a.get(x), Some(&"x"));
         assert_eq!(a.remove(x), Some("x"));

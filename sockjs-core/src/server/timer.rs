@@ -9,11 +9,15 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use crate::io::{ConnectionId, SessionId};
+
 /// What a timer entry belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum TimerOwner {
-    Connection(u64),
-    Session(u64),
+    Connection(ConnectionId),
+    Session(SessionId),
+    /// The end of a graceful shutdown's wait.
+    Shutdown,
 }
 
 #[derive(Debug, Default)]
@@ -38,9 +42,24 @@ impl TimerQueue {
         self.heap.push(Reverse((at, owner)));
     }
 
-    /// The earliest queued deadline (possibly stale: waking for it is harmless).
+    /// Queues an entry that is not one of an owner's moving deadlines.
+    pub(crate) fn push(&mut self, owner: TimerOwner, at: Instant) {
+        self.heap.push(Reverse((at, owner)));
+    }
+
+    /// The earliest queued deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The earliest entry.
+    pub(crate) fn peek(&self) -> Option<(Instant, TimerOwner)> {
+        self.heap.peek().map(|Reverse(e)| *e)
+    }
+
+    /// Drops the earliest entry.
+    pub(crate) fn pop(&mut self) {
+        self.heap.pop();
     }
 
     /// Pops one entry due at `now`.
