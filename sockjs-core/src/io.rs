@@ -64,10 +64,12 @@ impl fmt::Display for SessionId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Io {
-    /// Output is waiting for `0` (it had none before): write [`crate::Server::output`],
-    /// reporting each write with [`crate::Server::handle_written`], until it is empty or the
-    /// socket would block; when the socket is writable again, go on. No further `Write` comes
-    /// for output added while some is still waiting.
+    /// New output is waiting for the connection: write [`crate::Server::output`], reporting
+    /// each write with [`crate::Server::handle_written`], until it is empty or the socket
+    /// would block; when the socket is writable again, go on. One `Write` comes for output
+    /// added since the host last called `output` for the connection, so a host that writes
+    /// elsewhere (another thread, a write in flight) learns of what came meanwhile; a
+    /// `Write` while the socket is known to be blocked can be ignored.
     Write(ConnectionId),
     /// The server is done sending on the connection and all its output is written: shut down
     /// the write side (a TCP half-close). Keep reading it and passing what arrives to

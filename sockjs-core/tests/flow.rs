@@ -796,3 +796,27 @@ fn messages_name_the_connection_that_carried_them() {
         }]
     );
 }
+
+#[test]
+fn io_write_comes_again_for_output_added_after_the_host_took_some() {
+    use sockjs_core::{Config, Io, Server};
+    let now = std::time::Instant::now();
+    let config = Config::new().endpoint("/echo", Options::default());
+    let mut server = Server::new(config, now, Harness::wall_clock(), Box::new(|| 1));
+    let c = server.accept(now, "127.0.0.1:1".parse().unwrap());
+    let get = b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n";
+    server.handle_bytes(now, c, get);
+    assert_eq!(server.poll_io(), Some(Io::Write(c)));
+    server.handle_bytes(now, c, get);
+    assert_eq!(server.poll_io(), None, "announced already, not taken yet");
+    let first: Vec<u8> = server.output(c).concat();
+    // The host writes those bytes elsewhere; meanwhile more output comes.
+    server.handle_bytes(now, c, get);
+    assert_eq!(server.poll_io(), Some(Io::Write(c)));
+    server.handle_written(now, c, first.len());
+    let rest: Vec<u8> = server.output(c).concat();
+    assert_eq!(rest.len(), first.len() / 2, "the third answer, after two");
+    server.handle_written(now, c, rest.len());
+    assert_eq!(server.output_len(c), 0);
+    assert_eq!(server.poll_io(), None);
+}

@@ -41,6 +41,8 @@ pub(super) struct Connection {
     pub(super) scheduled: Option<Instant>,
     /// The peer ended its side (end of stream).
     pub(super) eof: bool,
+    /// An [`Io::Write`] went out for output the host has not taken with `output` since.
+    pub(super) announced: bool,
 }
 
 pub(super) enum ConnState {
@@ -148,6 +150,7 @@ impl Connection {
             idle_since: now,
             scheduled: None,
             eof: false,
+            announced: false,
         }
     }
 
@@ -169,17 +172,23 @@ impl Connection {
 }
 
 impl Server {
-    /// Appends to a connection's output; a connection that had none is announced with
-    /// [`Io::Write`].
+    /// Appends to a connection's output, announced with [`Io::Write`] unless an earlier
+    /// announcement has not been taken up yet.
     pub(super) fn write(&mut self, id: ConnectionId, f: impl FnOnce(&mut BytesMut)) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
         let was_empty = c.out.is_empty();
         f(c.out.buf());
-        if was_empty && !c.out.is_empty() {
-            c.write_progress = self.last_now;
+        if c.out.is_empty() {
+            return;
+        }
+        if !c.announced {
+            c.announced = true;
             self.io.push_back(Io::Write(id));
+        }
+        if was_empty {
+            c.write_progress = self.last_now;
             self.schedule_connection(id);
         }
     }

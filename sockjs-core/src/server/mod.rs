@@ -386,7 +386,10 @@ impl Server {
     /// elsewhere, as long as one writer at a time writes a connection.
     pub fn output(&mut self, conn: ConnectionId) -> &[Bytes] {
         match self.conns.get_mut(conn) {
-            Some(c) => c.out.chunks(),
+            Some(c) => {
+                c.announced = false;
+                c.out.chunks()
+            }
             None => &[],
         }
     }
