@@ -569,10 +569,10 @@ impl Inflater {
     /// Inflates the next compressed bytes of the current message, appending to `out`
     /// (which holds what the message inflated to so far).
     ///
-    /// `out` never holds more than `limit` bytes, and its capacity stays at most
-    /// `limit + 1` if it starts so: it grows by doubling from 1 KiB, capped there. Errors:
-    /// 1009 once the message passes `limit`, 1007 on invalid compressed data. After an
-    /// error the inflater must not be used again.
+    /// On success `out` holds at most `limit` bytes; it is refused with 1009 as soon as
+    /// it reaches `limit + 1`. Its capacity stays at most `limit + 1` if it starts so: it
+    /// grows by doubling from 1 KiB, capped there. Invalid compressed data is refused with
+    /// 1007. After an error the inflater must not be used again.
     pub fn inflate(
         &mut self,
         input: &[u8],
@@ -708,6 +708,7 @@ mod tests {
     use crate::ws::frame::{RSV_BITS, RSV1_CONTINUATION, RSV1_CONTROL};
     use crate::ws::{FrameDecoder, Incoming, Limits};
     use bytes::Bytes;
+    use proptest::prelude::*;
 
     const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -1667,6 +1668,140 @@ mod tests {
             assert_eq!(result.is_ok(), limit >= data.len(), "limit {limit}");
             if result.is_ok() {
                 assert_eq!(out, data);
+            }
+        }
+    }
+
+    /// A message a client sends: text or binary, compressed or not, cut into fragments.
+    #[derive(Debug, Clone)]
+    struct Sent {
+        text: bool,
+        compressed: bool,
+        data: Vec<u8>,
+        cuts: Vec<usize>,
+    }
+
+    fn sent() -> impl Strategy<Value = Sent> {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![
+                ".{0,40}".prop_map(String::into_bytes),
+                prop::collection::vec(any::<u8>(), 0..400),
+                (0usize..2000).prop_map(|n| b"ab".repeat(n)),
+            ],
+            prop::collection::vec(0usize..400, 0..3),
+        )
+            .prop_map(|(text, compressed, data, cuts)| Sent {
+                text: text && std::str::from_utf8(&data).is_ok(),
+                compressed,
+                data,
+                cuts,
+            })
+    }
+
+    /// Client bytes for `messages` with a ping after every first fragment, on `params`.
+    fn client_bytes(
+        params: &DeflateParams,
+        messages: &[Sent],
+    ) -> (Vec<u8>, Vec<Result<Incoming, ProtocolError>>) {
+        let mut deflater = Deflater::new(params, &DeflateConfig::default());
+        let mut input = Vec::new();
+        let mut expected = Vec::new();
+        for message in messages {
+            let mut compressed = BytesMut::new();
+            let payload: &[u8] = if message.compressed {
+                assert!(deflater.compress(&[&message.data], &mut compressed));
+                &compressed
+            } else {
+                &message.data
+            };
+            let mut cuts: Vec<usize> = message.cuts.iter().map(|&c| c.min(payload.len())).collect();
+            cuts.sort_unstable();
+            cuts.push(payload.len());
+            let mut start = 0;
+            for (i, &cut) in cuts.iter().enumerate() {
+                let mut first = if i == cuts.len() - 1 { 0x80 } else { 0 };
+                if i == 0 {
+                    first |= if message.text { 0x01 } else { 0x02 };
+                    if message.compressed {
+                        first |= 0x40;
+                    }
+                }
+                input.extend(masked(first, &payload[start..cut]));
+                start = cut;
+                if i == 0 && cuts.len() > 1 {
+                    input.extend(masked(0x89, b"p"));
+                    expected.push(Ok(Incoming::Ping(Bytes::from_static(b"p"))));
+                }
+            }
+            expected.push(Ok(if message.text {
+                Incoming::Text(String::from_utf8(message.data.clone()).unwrap())
+            } else {
+                Incoming::Binary(Bytes::from(message.data.clone()))
+            }));
+        }
+        (input, expected)
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_decodes_compressed_traffic(
+            messages in prop::collection::vec(sent(), 0..8),
+            server_nct in any::<bool>(),
+            client_nct in any::<bool>(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+        ) {
+            let params = DeflateParams {
+                server_no_context_takeover: server_nct,
+                client_no_context_takeover: client_nct,
+                server_max_window_bits: 15,
+                client_max_window_bits: 15,
+            };
+            // The client compresses as our Deflater does: both sides reset alike.
+            let client = DeflateParams { server_no_context_takeover: client_nct, ..params };
+            let (input, expected) = client_bytes(&client, &messages);
+            let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([input.len()]) {
+                pieces.push(&input[start..cut]);
+                start = cut;
+            }
+            prop_assert_eq!(&decode(&params, &input), &expected);
+            prop_assert_eq!(
+                &decode_pieces(&mut decoder(&params, Limits::default()), &pieces),
+                &expected
+            );
+        }
+
+        #[test]
+        fn any_split_gives_the_same_results_on_corrupted_compressed_input(
+            messages in prop::collection::vec(sent(), 0..5),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            cut in any::<prop::sample::Index>(),
+            max_message_size in 0usize..600,
+        ) {
+            let params = agreed();
+            let (mut input, _) = client_bytes(&params, &messages);
+            if !input.is_empty() {
+                for (at, xor) in &flips {
+                    let at = at.index(input.len());
+                    input[at] ^= xor;
+                }
+            }
+            let limits = Limits { max_frame_size: 4096, max_message_size };
+            let cut = cut.index(input.len() + 1);
+            let whole = decode_pieces(&mut decoder(&params, limits), &[&input]);
+            let split = decode_pieces(&mut decoder(&params, limits), &[&input[..cut], &input[cut..]]);
+            prop_assert_eq!(&whole, &split);
+            for result in &whole {
+                match result {
+                    Ok(Incoming::Text(t)) => prop_assert!(t.len() <= max_message_size),
+                    Ok(Incoming::Binary(b)) => prop_assert!(b.len() <= max_message_size),
+                    _ => {}
+                }
             }
         }
     }
