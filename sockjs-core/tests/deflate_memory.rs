@@ -42,42 +42,64 @@ fn connection_state_and_bomb_peak() {
         .unwrap()
         .params;
 
-    // The state of one idle connection, after it has sent and received a message so any
-    // lazily allocated part is counted.
+    // Nothing is allocated before the first message.
     let before = ALLOCATOR.allocated();
     let mut deflater = Deflater::new(&params, &config);
-    let deflater_new = ALLOCATOR.allocated() - before;
     let mut inflater = Inflater::new(&params);
-    let inflater_new = ALLOCATOR.allocated() - before - deflater_new;
+    assert_eq!(ALLOCATOR.allocated(), before);
+    assert_eq!((deflater.memory(), inflater.memory()), (0, 0));
+
+    // The state of one idle connection after it sent and received a message.
     let message = "a[\"some message worth compressing, some message worth compressing\"]";
-    let mut out = BytesMut::new();
+    let mut out = BytesMut::with_capacity(1024);
+    let at = ALLOCATOR.allocated();
     assert!(deflater.compress(&[message.as_bytes()], &mut out));
-    let inflated = inflater.inflate_message(&out, 1 << 20).unwrap();
+    let deflater_state = ALLOCATOR.allocated() - at;
+    let mut inflated = Vec::with_capacity(1024);
+    let at = ALLOCATOR.allocated();
+    inflater.inflate(&out, &mut inflated, 1 << 20).unwrap();
+    inflater.finish(&mut inflated, 1 << 20).unwrap();
+    let inflater_state = ALLOCATOR.allocated() - at;
     assert_eq!(inflated, message.as_bytes());
     drop((out, inflated));
     let idle = ALLOCATOR.allocated() - before;
     println!(
-        "deflate state: Deflater {deflater_new} B, Inflater {inflater_new} B, \
-         both idle after a message {idle} B"
+        "deflate state with context takeover: Deflater {deflater_state} B, \
+         Inflater {inflater_state} B, idle connection {idle} B"
     );
-    assert_eq!(
-        idle,
-        deflater_new + inflater_new,
-        "state grew after a message"
-    );
-    for level in [0, 9] {
-        let before = ALLOCATOR.allocated();
-        let other = Deflater::new(&params, &DeflateConfig { level, ..config });
-        assert_eq!(
-            ALLOCATOR.allocated() - before,
-            deflater_new,
-            "level {level}"
-        );
-        drop(other);
-    }
+    assert_eq!(idle, deflater_state + inflater_state);
+    assert_eq!(deflater.memory(), DEFLATER_MEMORY);
+    assert_eq!(inflater.memory(), INFLATER_MEMORY);
     // The documented figures are within 10% of what is measured.
-    assert!(deflater_new.abs_diff(DEFLATER_MEMORY) * 10 < DEFLATER_MEMORY);
-    assert!(inflater_new.abs_diff(INFLATER_MEMORY) * 10 < INFLATER_MEMORY);
+    assert!(deflater_state.abs_diff(DEFLATER_MEMORY) * 10 < DEFLATER_MEMORY);
+    assert!(inflater_state.abs_diff(INFLATER_MEMORY) * 10 < INFLATER_MEMORY);
+    // Whatever the level.
+    for level in [0, 9] {
+        let mut other = Deflater::new(&params, &DeflateConfig { level, ..config });
+        let mut out = BytesMut::with_capacity(1024);
+        let at = ALLOCATOR.allocated();
+        assert!(other.compress(&[message.as_bytes()], &mut out));
+        assert_eq!(ALLOCATOR.allocated() - at, deflater_state, "level {level}");
+    }
+
+    // Without context takeover an idle connection holds nothing.
+    let no_takeover = negotiate(
+        &config,
+        [&b"permessage-deflate; server_no_context_takeover; client_no_context_takeover"[..]],
+    )
+    .unwrap()
+    .params;
+    let before = ALLOCATOR.allocated();
+    let mut lean_deflater = Deflater::new(&no_takeover, &config);
+    let mut lean_inflater = Inflater::new(&no_takeover);
+    for _ in 0..3 {
+        let mut out = BytesMut::new();
+        assert!(lean_deflater.compress(&[message.as_bytes()], &mut out));
+        let inflated = lean_inflater.inflate_message(&out, 1 << 20).unwrap();
+        assert_eq!(inflated, message.as_bytes());
+    }
+    assert_eq!(ALLOCATOR.allocated(), before);
+    assert_eq!((lean_deflater.memory(), lean_inflater.memory()), (0, 0));
 
     // A bomb: compressed zeros that would inflate to 64 MiB, against a 1 MiB limit. The
     // allocator refuses anything past the decoder's state, its frame buffer, the limit

@@ -28,10 +28,15 @@
 //!
 //! # Memory
 //!
-//! One connection with deflate in both directions holds a [`Deflater`] and an [`Inflater`]
-//! for its whole life. Measured with a counting allocator (`tests/deflate_memory.rs`), see
-//! [`DEFLATER_MEMORY`] and [`INFLATER_MEMORY`]. `no_context_takeover` does not shrink them:
-//! the state is reset, not freed, between messages.
+//! A [`Deflater`] allocates its state ([`DEFLATER_MEMORY`], about 312 KiB) when it first
+//! compresses, an [`Inflater`] its state ([`INFLATER_MEMORY`], about 42 KiB) when it first
+//! inflates; both measured with a counting allocator (`tests/deflate_memory.rs`). With
+//! context takeover a direction keeps its state for the connection's life, as the window
+//! must survive between messages; without it (`server_no_context_takeover`,
+//! `client_no_context_takeover`) the state is freed after each message, so an idle
+//! connection holds nothing, at the cost of allocating the state again for each message.
+//! [`Deflater::memory`] and [`Inflater::memory`] tell what is held now, for a memory
+//! budget.
 
 use std::fmt::Write as _;
 
@@ -434,7 +439,9 @@ impl Offer {
 ///
 /// Keeps the LZ77 window between messages unless `server_no_context_takeover` was agreed.
 pub struct Deflater {
-    compress: Compress,
+    /// Allocated on first use; dropped after each message without context takeover.
+    compress: Option<Compress>,
+    level: Compression,
     no_context_takeover: bool,
     min_message_size: usize,
 }
@@ -444,18 +451,31 @@ impl std::fmt::Debug for Deflater {
         f.debug_struct("Deflater")
             .field("no_context_takeover", &self.no_context_takeover)
             .field("min_message_size", &self.min_message_size)
+            .field("memory", &self.memory())
             .finish_non_exhaustive()
     }
 }
 
 impl Deflater {
     /// Creates the compressor for one connection: `params` from the [`Agreement`], the
-    /// level and threshold from the server's `config`.
+    /// level and threshold from the server's `config`. Allocates nothing until the first
+    /// message.
     pub fn new(params: &DeflateParams, config: &DeflateConfig) -> Self {
         Deflater {
-            compress: Compress::new(Compression::new(config.level.min(9)), false),
+            compress: None,
+            level: Compression::new(config.level.min(9)),
             no_context_takeover: params.server_no_context_takeover,
             min_message_size: config.min_message_size,
+        }
+    }
+
+    /// Heap bytes the compression state holds now, about: [`DEFLATER_MEMORY`] from the
+    /// first message on with context takeover, else 0 between messages.
+    pub fn memory(&self) -> usize {
+        if self.compress.is_some() {
+            DEFLATER_MEMORY
+        } else {
+            0
         }
     }
 
@@ -481,12 +501,16 @@ impl Deflater {
             out.truncate(start);
         }
         if !ok || self.no_context_takeover {
-            self.compress.reset();
+            self.compress = None;
         }
         ok
     }
 
     fn compress_parts(&mut self, parts: &[&[u8]], out: &mut BytesMut) -> bool {
+        let level = self.level;
+        let compress = self
+            .compress
+            .get_or_insert_with(|| Compress::new(level, false));
         let last = parts.len().saturating_sub(1);
         for index in 0..=last {
             let mut input = parts.get(index).copied().unwrap_or_default();
@@ -502,10 +526,10 @@ impl Deflater {
                 let len = out.len();
                 let room = out.capacity() - len;
                 out.resize(len + room, 0);
-                let (in_before, out_before) = (self.compress.total_in(), self.compress.total_out());
-                let status = self.compress.compress(input, &mut out[len..], flush);
-                let consumed = (self.compress.total_in() - in_before) as usize;
-                let written = (self.compress.total_out() - out_before) as usize;
+                let (in_before, out_before) = (compress.total_in(), compress.total_out());
+                let status = compress.compress(input, &mut out[len..], flush);
+                let consumed = (compress.total_in() - in_before) as usize;
+                let written = (compress.total_out() - out_before) as usize;
                 out.truncate(len + written);
                 input = &input[consumed..];
                 match status {
@@ -539,7 +563,8 @@ impl Deflater {
 /// allocated about the limit. Keeps the window between messages unless
 /// `client_no_context_takeover` was agreed.
 pub struct Inflater {
-    decompress: Decompress,
+    /// Allocated on first use; dropped after each message without context takeover.
+    decompress: Option<Decompress>,
     no_context_takeover: bool,
     /// The current message's DEFLATE stream ended with a final block (BFINAL set, section
     /// 7.2.3.4): later bytes of the message are ignored and the next message starts a new
@@ -552,17 +577,29 @@ impl std::fmt::Debug for Inflater {
         f.debug_struct("Inflater")
             .field("no_context_takeover", &self.no_context_takeover)
             .field("ended", &self.ended)
+            .field("memory", &self.memory())
             .finish_non_exhaustive()
     }
 }
 
 impl Inflater {
-    /// Creates the decompressor for one connection with the agreed `params`.
+    /// Creates the decompressor for one connection with the agreed `params`. Allocates
+    /// nothing until the first compressed message.
     pub fn new(params: &DeflateParams) -> Self {
         Inflater {
-            decompress: Decompress::new(false),
+            decompress: None,
             no_context_takeover: params.client_no_context_takeover,
             ended: false,
+        }
+    }
+
+    /// Heap bytes the decompression state holds now, about: [`INFLATER_MEMORY`] from the
+    /// first compressed message on with context takeover, else 0 between messages.
+    pub fn memory(&self) -> usize {
+        if self.decompress.is_some() {
+            INFLATER_MEMORY
+        } else {
+            0
         }
     }
 
@@ -587,7 +624,7 @@ impl Inflater {
     pub fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
         self.run(&TRAILER, out, limit, FlushDecompress::Sync)?;
         if self.no_context_takeover || self.ended {
-            self.decompress.reset(false);
+            self.decompress = None;
             self.ended = false;
         }
         Ok(())
@@ -613,6 +650,9 @@ impl Inflater {
         flush: FlushDecompress,
     ) -> Result<(), ProtocolError> {
         let cap_limit = limit.saturating_add(1);
+        let decompress = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new(false));
         loop {
             if self.ended {
                 return Ok(());
@@ -633,12 +673,11 @@ impl Inflater {
                 out.reserve_exact(target - out.len());
             }
             let room = out.capacity() - out.len();
-            let (in_before, out_before) = (self.decompress.total_in(), out.len());
-            let status = self
-                .decompress
+            let (in_before, out_before) = (decompress.total_in(), out.len());
+            let status = decompress
                 .decompress_vec(input, out, flush)
                 .map_err(|_| CORRUPT)?;
-            let consumed = (self.decompress.total_in() - in_before) as usize;
+            let consumed = (decompress.total_in() - in_before) as usize;
             let produced = out.len() - out_before;
             input = &input[consumed..];
             if out.len() > limit {
