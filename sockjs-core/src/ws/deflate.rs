@@ -1500,6 +1500,10 @@ mod tests {
             }
         }
         assert_eq!(result, Some(Err(frame::MESSAGE_TOO_BIG)));
+        assert!(
+            decoder.inflater().is_none(),
+            "the state is freed after an error"
+        );
         assert!(peak <= limit + 1, "peak capacity {peak}");
         assert_eq!(decoder.message_capacity(), 0);
     }
@@ -1570,6 +1574,27 @@ mod tests {
                 b'a', 0xff, b'b'
             ])))]
         );
+    }
+
+    #[test]
+    fn decoder_reports_the_inflater_state() {
+        let hello = masked(0xc1, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+        let mut keeps = decoder(&agreed(), Limits::default());
+        assert_eq!(keeps.inflater().map(Inflater::memory), Some(0));
+        assert_eq!(decode_pieces(&mut keeps, &[&hello]), [text("Hello")]);
+        assert_eq!(
+            keeps.inflater().map(Inflater::memory),
+            Some(INFLATER_MEMORY)
+        );
+
+        let params = params_of("permessage-deflate; client_no_context_takeover");
+        let mut frees = decoder(&params, Limits::default());
+        assert_eq!(
+            decode_pieces(&mut frees, &[&hello, &hello]),
+            [text("Hello"), text("Hello")]
+        );
+        assert_eq!(frees.inflater().map(Inflater::memory), Some(0));
+        assert!(FrameDecoder::new(Limits::default()).inflater().is_none());
     }
 
     #[test]

@@ -212,6 +212,13 @@ impl FrameDecoder {
         }
     }
 
+    /// The permessage-deflate inflater, if negotiated: for
+    /// [`Inflater::memory`](super::deflate::Inflater::memory). Gone after an
+    /// error, which frees it.
+    pub fn inflater(&self) -> Option<&Inflater> {
+        self.inflater.as_ref()
+    }
+
     /// Capacity of the buffer holding the message being reassembled (or
     /// inflated), 0 between messages: for checking memory bounds.
     pub fn message_capacity(&self) -> usize {
