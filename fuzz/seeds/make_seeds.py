@@ -58,6 +58,43 @@ write("ws_frame", "fragmented_utf8_split", W + bytes([2, 0, 1])
 write("ws_frame", "extended_length", W + bytes([1, 193]) + ws(2, b"x" * 300))
 write("ws_frame", "too_big", bytes([4, 4, 0]) + ws(1, b"0123456789"))
 
+# ws_inflate: flags, limit (message = 16 * it), header length and header, k and sizes,
+# then frames as (control byte: FIN 0x80, RSV1 0x40, opcode; length byte; payload).
+import zlib
+
+
+def raw_deflate(messages):
+    """Each message compressed on one context, sync-flushed, the trailer removed."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = []
+    for m in messages:
+        data = c.compress(m) + c.flush(zlib.Z_SYNC_FLUSH)
+        assert data.endswith(b"\x00\x00\xff\xff")
+        out.append(data[:-4])
+    return out
+
+
+def inflate_frame(control, payload):
+    return bytes([control, len(payload)]) + payload
+
+
+HELLO = bytes([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])
+H = b"permessage-deflate; client_max_window_bits"
+write("ws_inflate", "rfc7692_hello", bytes([0x04, 200, len(H)]) + H + bytes([0])
+      + inflate_frame(0xc1, HELLO) + inflate_frame(0xc1, bytes([0xf2, 0x00, 0x11, 0x00, 0x00]))
+      + inflate_frame(0x89, b"") + inflate_frame(0x41, HELLO[:3]) + inflate_frame(0x80, HELLO[3:]))
+H = (b"x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=10, "
+     b"permessage-deflate; server_no_context_takeover; client_max_window_bits=\"12\"")
+msgs = raw_deflate([b'a["hello"]', b'a["hello","hello"]', b"", "\u00fcn\u00efc\u00f6d\u00e9".encode()])
+write("ws_inflate", "offers_and_context", bytes([0x33, 100, len(H)]) + H + bytes([2, 3, 200])
+      + b"".join(inflate_frame(0xc1, m) for m in msgs) + inflate_frame(0x82, b"plain"))
+bomb = raw_deflate([bytes(200000)])[0]
+write("ws_inflate", "bomb", bytes([0x00, 32, 0, 1, 5])
+      + inflate_frame(0x42, bomb[:200]) + inflate_frame(0x80, bomb[200:400]))
+H = b"permessage-deflate" + b"; a" * 20 + b', foo; b="' + b'\\"' * 30
+write("ws_inflate", "hostile_header", bytes([0xff, 10, min(len(H), 255)]) + H[:255]
+      + inflate_frame(0xc9, b"") + inflate_frame(0xc0, b"") + inflate_frame(0x41, b"\xff\xff"))
+
 # client_payload: a mode byte (how jsonp_send reads the rest), then the bytes.
 write("client_payload", "array",
       b"\x00" + b'["a","b\\u00e9\\ud83d\\ude00","\\u2028<script>"]')

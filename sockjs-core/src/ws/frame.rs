@@ -2,14 +2,18 @@
 //!
 //! [`FrameDecoder`] turns the bytes a client sends into whole messages and
 //! control frames; the `encode_*` functions write the unmasked frames a server
-//! sends. No extensions are negotiated, so any RSV bit is a protocol error.
+//! sends. Without an extension any RSV bit is a protocol error; a decoder made
+//! with [`FrameDecoder::with_deflate`] reads RSV1 as permessage-deflate's
+//! "compressed message" bit (RFC 7692, section 6).
 
 use std::fmt;
 use std::io::Cursor;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+use super::deflate::Inflater;
 
 /// Largest payload a control frame may carry (RFC 6455, section 5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
@@ -104,7 +108,10 @@ const FRAME_TOO_BIG: ProtocolError = ProtocolError {
     reason: "frame too big",
 };
 const RESERVED_OPCODE: ProtocolError = ProtocolError::protocol("reserved opcode");
-const RSV_BITS: ProtocolError = ProtocolError::protocol("reserved bits set");
+pub(super) const RSV_BITS: ProtocolError = ProtocolError::protocol("reserved bits set");
+pub(super) const RSV1_CONTROL: ProtocolError = ProtocolError::protocol("compressed control frame");
+pub(super) const RSV1_CONTINUATION: ProtocolError =
+    ProtocolError::protocol("RSV1 on a continuation frame");
 const UNMASKED: ProtocolError = ProtocolError::protocol("unmasked client frame");
 const FRAGMENTED_CONTROL: ProtocolError = ProtocolError::protocol("fragmented control frame");
 const CONTROL_TOO_LONG: ProtocolError = ProtocolError::protocol("control frame over 125 bytes");
@@ -137,10 +144,23 @@ pub fn is_valid_close_code(code: u16) -> bool {
 #[derive(Debug)]
 struct Fragmented {
     text: bool,
+    /// The message so far; inflated if it is compressed.
     payload: Vec<u8>,
     /// Bytes of `payload` known to be valid UTF-8; a character split across
     /// fragments stays unchecked until its remaining bytes arrive.
     utf8_checked: usize,
+    /// Compressed bytes received so far, for a compressed message (RSV1 on its
+    /// first frame).
+    compressed: Option<usize>,
+}
+
+/// Largest compressed size a message of `max_message_size` bytes may arrive
+/// in: the limit plus DEFLATE's worst-case growth on incompressible data (5
+/// bytes per stored block of up to 64 KiB, so 1/64 is ample) and a little.
+fn compressed_limit(max_message_size: usize) -> usize {
+    max_message_size
+        .saturating_add(max_message_size / 64)
+        .saturating_add(64)
 }
 
 /// Incremental decoder for the frames a client sends (RFC 6455, section 5).
@@ -151,11 +171,18 @@ struct Fragmented {
 /// after `next` returns `Ok(None)` at most one incomplete frame (header plus
 /// `max_frame_size`) is buffered, and fragments of one message up to
 /// `max_message_size`.
+///
+/// With permessage-deflate ([`with_deflate`](Self::with_deflate)), compressed
+/// frames are inflated as they arrive, so the same bounds hold for what they
+/// inflate to; their compressed bytes count against a message bound of
+/// `max_message_size` plus 1/64 (DEFLATE's growth on incompressible data).
 #[derive(Debug)]
 pub struct FrameDecoder {
     limits: Limits,
     buf: BytesMut,
     fragmented: Option<Fragmented>,
+    /// Present when permessage-deflate was negotiated.
+    inflater: Option<Inflater>,
     error: Option<ProtocolError>,
 }
 
@@ -166,8 +193,36 @@ impl FrameDecoder {
             limits,
             buf: BytesMut::new(),
             fragmented: None,
+            inflater: None,
             error: None,
         }
+    }
+
+    /// Creates a decoder for a connection that negotiated permessage-deflate
+    /// (RFC 7692): a text or binary frame with RSV1 set starts a compressed
+    /// message, which `inflater` decompresses; [`next`](Self::next) returns it
+    /// inflated, UTF-8 validated if text (1007 if not), and refuses it with
+    /// 1009 as soon as it inflates past `max_message_size`. RSV1 on a
+    /// continuation or control frame is a protocol error (1002), as are RSV2
+    /// and RSV3; invalid compressed data is refused with 1007.
+    pub fn with_deflate(limits: Limits, inflater: Inflater) -> Self {
+        FrameDecoder {
+            inflater: Some(inflater),
+            ..FrameDecoder::new(limits)
+        }
+    }
+
+    /// The permessage-deflate inflater, if negotiated: for
+    /// [`Inflater::memory`](super::deflate::Inflater::memory). Gone after an
+    /// error, which frees it.
+    pub fn inflater(&self) -> Option<&Inflater> {
+        self.inflater.as_ref()
+    }
+
+    /// Capacity of the buffer holding the message being reassembled (or
+    /// inflated), 0 between messages: for checking memory bounds.
+    pub fn message_capacity(&self) -> usize {
+        self.fragmented.as_ref().map_or(0, |f| f.payload.capacity())
     }
 
     /// Appends bytes received from the client; call [`next`](Self::next) after.
@@ -203,6 +258,7 @@ impl FrameDecoder {
             self.error = Some(error);
             self.buf = BytesMut::new();
             self.fragmented = None;
+            self.inflater = None;
         }
         result
     }
@@ -239,7 +295,9 @@ impl FrameDecoder {
                     let mut payload = self.buf[..payload_len].to_vec();
                     self.buf.advance(payload_len);
                     unmask(&mut payload, mask);
-                    if let Some(message) = self.data_frame(data, header.is_final, payload)? {
+                    if let Some(message) =
+                        self.data_frame(data, header.is_final, header.rsv1, payload)?
+                    {
                         return Ok(Some(message));
                     }
                 }
@@ -254,8 +312,17 @@ impl FrameDecoder {
         header: &FrameHeader,
         declared_len: u64,
     ) -> Result<(usize, [u8; 4]), ProtocolError> {
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        if header.rsv2 || header.rsv3 || (header.rsv1 && self.inflater.is_none()) {
             return Err(RSV_BITS);
+        }
+        // RFC 7692, section 6.1: only the first frame of a data message
+        // carries the "compressed" bit.
+        if header.rsv1 {
+            match header.opcode {
+                OpCode::Control(_) => return Err(RSV1_CONTROL),
+                OpCode::Data(Data::Continue) => return Err(RSV1_CONTINUATION),
+                OpCode::Data(_) => {}
+            }
         }
         let Some(mask) = header.mask else {
             return Err(UNMASKED);
@@ -283,8 +350,19 @@ impl FrameDecoder {
             return Err(FRAME_TOO_BIG);
         }
         if let OpCode::Data(_) = header.opcode {
-            let so_far = self.fragmented.as_ref().map_or(0, |f| f.payload.len());
-            if so_far as u64 + declared_len > self.limits.max_message_size as u64 {
+            let compressed = match &self.fragmented {
+                Some(f) => f.compressed,
+                None => header.rsv1.then_some(0),
+            };
+            // A compressed message's inflated size is checked as it inflates.
+            let (so_far, limit) = match compressed {
+                Some(so_far) => (so_far, compressed_limit(self.limits.max_message_size)),
+                None => (
+                    self.fragmented.as_ref().map_or(0, |f| f.payload.len()),
+                    self.limits.max_message_size,
+                ),
+            };
+            if so_far as u64 + declared_len > limit as u64 {
                 return Err(MESSAGE_TOO_BIG);
             }
         }
@@ -299,19 +377,31 @@ impl FrameDecoder {
         &mut self,
         data: Data,
         is_final: bool,
+        rsv1: bool,
         payload: Vec<u8>,
     ) -> Result<Option<Incoming>, ProtocolError> {
-        let mut message = match self.fragmented.take() {
-            Some(mut message) => {
-                message.payload.extend_from_slice(&payload);
-                message
+        let mut message = self.fragmented.take().unwrap_or(Fragmented {
+            text: data == Data::Text,
+            payload: Vec::new(),
+            utf8_checked: 0,
+            compressed: rsv1.then_some(0),
+        });
+        match &mut message.compressed {
+            None if message.payload.is_empty() => message.payload = payload,
+            None => message.payload.extend_from_slice(&payload),
+            Some(compressed) => {
+                // `check_header` only lets RSV1 through with an inflater.
+                let Some(inflater) = self.inflater.as_mut() else {
+                    return Err(RSV_BITS);
+                };
+                *compressed += payload.len();
+                let limit = self.limits.max_message_size;
+                inflater.inflate(&payload, &mut message.payload, limit)?;
+                if is_final {
+                    inflater.finish(&mut message.payload, limit)?;
+                }
             }
-            None => Fragmented {
-                text: data == Data::Text,
-                payload,
-                utf8_checked: 0,
-            },
-        };
+        }
         if !is_final {
             if message.text {
                 // Fail fast on bad UTF-8 instead of waiting for the last
@@ -381,18 +471,39 @@ fn encode_frame(out: &mut BytesMut, opcode: OpCode, payload: &[u8]) {
 /// Writes the header of one final, unmasked frame of `len` payload bytes.
 fn encode_header(out: &mut BytesMut, opcode: OpCode, len: usize) {
     out.reserve(text_frame_header_len(len) + len);
-    out.put_u8(0x80 | u8::from(opcode));
-    match len {
-        0..=125 => out.put_u8(len as u8),
+    let (header, header_len) = header_bytes(0x80 | u8::from(opcode), len);
+    out.extend_from_slice(&header[..header_len]);
+}
+
+/// The text opcode, for [`header_bytes`].
+pub(super) const OPCODE_TEXT: u8 = 0x1;
+/// The binary opcode, for [`header_bytes`].
+pub(super) const OPCODE_BINARY: u8 = 0x2;
+/// The RSV1 bit of a frame's first byte: a compressed message (RFC 7692).
+pub(super) const RSV1: u8 = 0x40;
+
+/// The header of an unmasked frame with first byte `first` (FIN, RSV bits and
+/// opcode) and `len` payload bytes, and how many of the 10 bytes it uses.
+pub(super) fn header_bytes(first: u8, len: usize) -> ([u8; 10], usize) {
+    let mut header = [0u8; 10];
+    header[0] = first;
+    let used = match len {
+        0..=125 => {
+            header[1] = len as u8;
+            2
+        }
         126..=0xFFFF => {
-            out.put_u8(126);
-            out.put_u16(len as u16);
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
         }
         _ => {
-            out.put_u8(127);
-            out.put_u64(len as u64);
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
         }
-    }
+    };
+    (header, used)
 }
 
 /// Appends the header of a final, unmasked text frame of `payload_len` bytes; the caller
