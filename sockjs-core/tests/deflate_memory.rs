@@ -35,6 +35,9 @@ fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What the test runner's other threads may allocate while a figure is measured.
+const NOISE: usize = 4096;
+
 #[test]
 fn connection_state_and_bomb_peak() {
     let config = DeflateConfig::default();
@@ -67,7 +70,8 @@ fn connection_state_and_bomb_peak() {
         "deflate state with context takeover: Deflater {deflater_state} B, \
          Inflater {inflater_state} B, idle connection {idle} B"
     );
-    assert_eq!(idle, deflater_state + inflater_state);
+    // The allocator is global: the test runner's own threads may allocate a little meanwhile.
+    assert!(idle.abs_diff(deflater_state + inflater_state) < NOISE);
     assert_eq!(deflater.memory(), DEFLATER_MEMORY);
     assert_eq!(inflater.memory(), INFLATER_MEMORY);
     // The documented figures are within 10% of what is measured.
@@ -79,7 +83,8 @@ fn connection_state_and_bomb_peak() {
         let mut out = BytesMut::with_capacity(1024);
         let at = ALLOCATOR.allocated();
         assert!(other.compress(&[message.as_bytes()], &mut out));
-        assert_eq!(ALLOCATOR.allocated() - at, deflater_state, "level {level}");
+        let state = ALLOCATOR.allocated() - at;
+        assert!(state.abs_diff(deflater_state) < NOISE, "level {level}");
     }
 
     // Without context takeover an idle connection holds nothing.
@@ -98,7 +103,7 @@ fn connection_state_and_bomb_peak() {
         let inflated = lean_inflater.inflate_message(&out, 1 << 20).unwrap();
         assert_eq!(inflated, message.as_bytes());
     }
-    assert_eq!(ALLOCATOR.allocated(), before);
+    assert!(ALLOCATOR.allocated().abs_diff(before) < NOISE);
     assert_eq!((lean_deflater.memory(), lean_inflater.memory()), (0, 0));
 
     // A bomb: compressed zeros that would inflate to 64 MiB, against a 1 MiB limit. The

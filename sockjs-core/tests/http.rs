@@ -603,3 +603,27 @@ fn connections_past_max_connections_get_503_and_are_closed() {
     h.request(d, "GET", "/echo", &[], b"");
     assert_eq!(h.read_response(d).text(), GREETING);
 }
+
+#[test]
+fn a_chunk_extension_outside_the_grammar_is_a_400_and_closes() {
+    let mut h = Harness::echo();
+    h.xhr(&session_url("s"));
+    h.opened();
+    for ext in ["3;x=\"a", "3;x\u{1}", "3;=y", "3 x"] {
+        let c = h.connect();
+        let head = format!(
+            "POST {}/xhr_send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{ext}\r\n",
+            session_url("s")
+        );
+        h.send_bytes(c, head.as_bytes());
+        assert_eq!(h.read_response(c).status, 400, "{ext:?}");
+        assert_eq!(h.closed(c), Some(After::Close), "{ext:?}");
+    }
+    let c = h.connect();
+    let ok = format!(
+        "POST {}/xhr_send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;n=\"v\"\r\n[\"x\"]\r\n0\r\n\r\n",
+        session_url("s")
+    );
+    h.send_bytes(c, ok.as_bytes());
+    assert_eq!(h.read_response(c).status, 204);
+}

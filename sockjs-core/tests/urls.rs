@@ -570,3 +570,19 @@ fn websocket_disabled_makes_both_websocket_urls_404_for_get() {
     );
     assert_eq!(h.server.session_count(), 0);
 }
+
+#[test]
+fn an_origin_of_star_is_never_granted_with_credentials() {
+    let mut h = Harness::echo();
+    for origin in ["*", "", "http://a, http://b"] {
+        let c = h.connect();
+        h.request(c, "GET", "/echo/info", &[("Origin", origin)], b"");
+        let r = h.read_response(c);
+        assert_eq!(
+            r.header("Access-Control-Allow-Origin"),
+            Some("*"),
+            "{origin:?}"
+        );
+        assert!(!r.has("Access-Control-Allow-Credentials"), "{origin:?}");
+    }
+}

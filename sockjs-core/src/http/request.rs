@@ -446,13 +446,18 @@ fn finish(head: Head, body: Bytes) -> Request {
     }
 }
 
+/// Parses a chunk-size line (with its line end) by RFC 9112's grammar, section 7.1.1:
+/// `1*HEXDIG *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`. Anything
+/// else is refused, control characters included: a parser more lenient than a proxy in
+/// front of it is how requests get smuggled past the proxy.
 fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
-    let line = line.trim_ascii_end();
-    // Chunk extensions (after `;`) are allowed and ignored.
-    let digits = match line.iter().position(|&b| b == b';') {
-        Some(i) => line[..i].trim_ascii(),
-        None => line.trim_ascii(),
-    };
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let digits_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    let (digits, mut rest) = line.split_at(digits_end);
     if digits.is_empty() || digits.len() > 16 {
         return Err(HttpError::BAD_CHUNK);
     }
@@ -461,15 +466,63 @@ fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
         let v = match d {
             b'0'..=b'9' => d - b'0',
             b'a'..=b'f' => d - b'a' + 10,
-            b'A'..=b'F' => d - b'A' + 10,
-            _ => return Err(HttpError::BAD_CHUNK),
+            _ => d - b'A' + 10,
         };
         n = n
             .checked_mul(16)
             .and_then(|n| n.checked_add(v as usize))
             .ok_or(HttpError::BAD_CHUNK)?;
     }
-    Ok(n)
+    loop {
+        rest = skip_bws(rest);
+        if rest.is_empty() {
+            return Ok(n);
+        }
+        rest = rest.strip_prefix(b";").ok_or(HttpError::BAD_CHUNK)?;
+        rest = skip_token(skip_bws(rest))?;
+        let after_name = skip_bws(rest);
+        if let Some(value) = after_name.strip_prefix(b"=") {
+            let value = skip_bws(value);
+            rest = if value.first() == Some(&b'"') {
+                skip_quoted_string(value)?
+            } else {
+                skip_token(value)?
+            };
+        }
+    }
+}
+
+/// Skips optional spaces and tabs.
+fn skip_bws(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    &s[n..]
+}
+
+/// Skips a token (at least one `tchar`).
+fn skip_token(s: &[u8]) -> Result<&[u8], HttpError> {
+    let is_tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    match s.iter().take_while(|b| is_tchar(b)).count() {
+        0 => Err(HttpError::BAD_CHUNK),
+        n => Ok(&s[n..]),
+    }
+}
+
+/// Skips a quoted string (`s` starts at its opening quote), with its quoted pairs.
+fn skip_quoted_string(s: &[u8]) -> Result<&[u8], HttpError> {
+    let text = |b: u8| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80;
+    let mut i = 1;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'"' => return Ok(&s[i + 1..]),
+            b'\\' => match s.get(i + 1) {
+                Some(&q) if text(q) => i += 2,
+                _ => return Err(HttpError::BAD_CHUNK),
+            },
+            b if text(b) => i += 1,
+            _ => return Err(HttpError::BAD_CHUNK),
+        }
+    }
+    Err(HttpError::BAD_CHUNK)
 }
 
 fn parse_head(bytes: &Bytes, limits: &DecoderLimits) -> Result<Head, HttpError> {
@@ -698,6 +751,50 @@ mod tests {
             "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\n[\"a\r\n2\r\n\"]\r\n0\r\nX-T: 1\r\n\r\n",
         );
         assert_eq!(&r.body[..], b"[\"a\"]");
+    }
+
+    #[test]
+    fn chunk_extensions_follow_the_grammar() {
+        for ok in [
+            "3;x",
+            "3;x=y",
+            "3 ; x = y",
+            "3;x=\"a b;c\\\"d\"",
+            "3;x=y;z",
+            "3;x=\"\"",
+            "3\t;\tx",
+            "3  ",
+        ] {
+            assert_eq!(
+                parse_chunk_size(format!("{ok}\r\n").as_bytes()),
+                Ok(3),
+                "{ok:?}"
+            );
+        }
+        for bad in [
+            "",
+            " 3",
+            "3;",
+            "3;=y",
+            "3;x=",
+            "3;x y",
+            "3 x",
+            "3;x=\"a",
+            "3;x=\"a\x01\"",
+            "3;x\x00",
+            "3;x=y\x7f",
+            "3\r;x",
+            "3;x=\"a\\\x01\"",
+            "3;\"x\"",
+            "g",
+            "3;x=y\"z\"",
+        ] {
+            assert_eq!(
+                parse_chunk_size(format!("{bad}\r\n").as_bytes()),
+                Err(HttpError::BAD_CHUNK),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

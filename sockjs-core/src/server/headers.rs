@@ -41,7 +41,11 @@ impl ResponseContext {
                 crate::http::query::cookie(&h.value, "JSESSIONID").map(|v| h.value.slice_ref(v))
             });
         ResponseContext {
-            origin: find("origin").map(|h| h.value.clone()),
+            // An origin that cannot be echoed safely (a literal `*`, say) is treated as
+            // absent: `Allow-Origin: *` never goes with `Allow-Credentials: true`.
+            origin: find("origin")
+                .map(|h| h.value.clone())
+                .filter(|v| is_echoable_origin(v)),
             request_headers: find("access-control-request-headers")
                 .map(|h| h.value.clone())
                 .filter(|v| !v.is_empty()),
@@ -108,4 +112,34 @@ pub(crate) fn cache_for_year(head: &mut ResponseHead<'_>, now_unix: u64) {
         "Expires",
         crate::http::date::http_date(now_unix + YEAR_SECS),
     );
+}
+
+/// Whether an `Origin` value can be echoed as `Access-Control-Allow-Origin` beside
+/// `Access-Control-Allow-Credentials: true`: not empty, and not `*` or a list (which would
+/// grant every origin, or none, with credentials). Other values are echoed as they are: the
+/// protocol suite sends `Origin: test` and expects it back.
+fn is_echoable_origin(v: &[u8]) -> bool {
+    let v = v.trim_ascii();
+    !v.is_empty() && !v.iter().any(|b| matches!(b, b'*' | b',' | b' ' | b'\t'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_echoable_origin;
+
+    #[test]
+    fn echoable_origins() {
+        for ok in [
+            "null",
+            "test",
+            "http://a",
+            "https://example.com:8443",
+            "http://[::1]:80",
+        ] {
+            assert!(is_echoable_origin(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["*", "", "  ", "http://a, http://b", "http://*", "* ", "a b"] {
+            assert!(!is_echoable_origin(bad.as_bytes()), "{bad}");
+        }
+    }
 }
