@@ -455,6 +455,15 @@ impl Server {
         self.events.pop_front()
     }
 
+    /// The bytes and the number of messages queued in an open session for its client and
+    /// not yet moved onto a connection, or `None` if the session is closed or unknown.
+    /// Read-only: an adapter uses it to hold a producer back before [`Server::send`] would
+    /// overflow [`Limits::max_queued_bytes`] or [`Limits::max_queued_messages`].
+    pub fn queued(&self, session: SessionId) -> Option<(usize, usize)> {
+        let s = self.sessions.get(session.0)?;
+        s.is_open().then_some((s.queued_bytes, s.queue.len()))
+    }
+
     /// When [`Server::handle_timeout`] should next be called. It may be called earlier or
     /// later; it runs what is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
