@@ -108,23 +108,23 @@ impl AsyncListener for IoListener {
 struct IoSocket(Async<TcpStream>);
 
 impl AsyncSocket for IoSocket {
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_readable(cx)
-    }
-
-    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_writable(cx)
-    }
-
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.get_ref().read(buf)
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.0.get_ref().shutdown(Shutdown::Write)
     }
 
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.0.get_ref().write_vectored(bufs)
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.0.get_ref().shutdown(Shutdown::Write)
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_readable(cx)
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.get_ref().read(buf)
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_writable(cx)
     }
 }
