@@ -15,6 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+/// What the producer saw: its result, and the session's close reason when it was done.
+type Outcome = (Result<usize, SessionError>, Option<CloseReason>);
+
 const LIMIT: Duration = Duration::from_secs(20);
 const MAX_QUEUED: usize = 4096;
 /// Each message is 100 bytes: `m` and a five-digit number, then padding.
@@ -75,8 +78,7 @@ async fn run(
 ) {
     let mut limits = Limits::default();
     limits.max_queued_bytes = MAX_QUEUED;
-    let outcome: Arc<Mutex<Option<(Result<usize, SessionError>, Option<CloseReason>)>>> =
-        Arc::default();
+    let outcome: Arc<Mutex<Option<Outcome>>> = Arc::default();
     let seen = outcome.clone();
     let builder =
         Server::builder()
