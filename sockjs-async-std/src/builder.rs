@@ -60,7 +60,8 @@ impl Builder {
         }
     }
 
-    /// Serves SockJS under `prefix` with `options`, running `handler` for each new session.
+    /// Serves SockJS under `prefix` with `options`, running `handler` for each new session
+    /// (as [`sockjs::Builder::endpoint`]).
     pub fn endpoint<F, Fut>(self, prefix: &str, options: Options, handler: F) -> Self
     where
         F: Fn(Session) -> Fut + Send + Sync + 'static,
@@ -69,31 +70,27 @@ impl Builder {
         self.map(|b| b.endpoint(prefix, options, handler))
     }
 
-    /// Serves SockJS under `prefix`, calling `callbacks` as sessions open, receive messages
-    /// and close.
-    pub fn endpoint_callbacks<C: Callbacks>(
+    /// As [`sockjs::Builder::endpoint_callbacks`].
+    pub fn endpoint_callbacks(
         self,
         prefix: &str,
         options: Options,
-        callbacks: C,
+        callbacks: impl Callbacks,
     ) -> Self {
         self.map(|b| b.endpoint_callbacks(prefix, options, callbacks))
     }
 
-    /// Replaces the limits (see [`Limits`] for each and its default).
+    /// As [`sockjs::Builder::limits`].
     pub fn limits(self, limits: Limits) -> Self {
         self.map(|b| b.limits(limits))
     }
 
-    /// Sets [`Limits::max_inbound_bytes`]: received messages a session may hold for an
-    /// application that has not taken them; past that, the client's connection is not read
-    /// until it catches up. Default 1 MiB.
+    /// As [`sockjs::Builder::max_inbound_bytes`].
     pub fn max_inbound_bytes(self, bytes: usize) -> Self {
         self.map(|b| b.max_inbound_bytes(bytes))
     }
 
-    /// Sets [`Limits::shutdown_timeout`]: how long [`sockjs::ServerHandle::shutdown`] waits
-    /// for connections to finish. Default 10 s.
+    /// As [`sockjs::Builder::shutdown_timeout`].
     pub fn shutdown_timeout(self, timeout: Duration) -> Self {
         self.map(|b| b.shutdown_timeout(timeout))
     }
@@ -121,15 +118,13 @@ impl Builder {
         self.spawner(spawn_on_smol)
     }
 
-    /// Binds a listener. A host name is resolved with the standard library's blocking
-    /// resolver; pass an address to avoid that.
+    /// As [`sockjs::Builder::bind`].
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         self.inner.bind(addr).await
     }
 
-    /// Serves on an already bound listener (blocking or not; `Server::run` makes it
-    /// non-blocking). Running fails at once without a spawner (neither runtime feature is
-    /// enabled and [`Builder::spawner`] was not called).
+    /// As [`sockjs::Builder::listen`]. Running fails at once without a spawner (neither
+    /// runtime feature is enabled and [`Builder::spawner`] was not called).
     pub fn listen(self, listener: TcpListener) -> Server {
         self.inner.listen(listener)
     }

@@ -49,21 +49,25 @@ async fn produce(how: Producer, session: &mut Session) -> Result<usize, SessionE
     Ok(MESSAGES)
 }
 
+/// The body of a bodiless POST to `path` on a fresh connection.
 async fn request(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    timeout(LIMIT, s.read_to_end(&mut out))
+    let exchange = async {
+        let mut s = TcpStream::connect(addr).await?;
+        let head = format!("POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+        s.write_all(format!("{head}Content-Length: 0\r\n\r\n").as_bytes())
+            .await?;
+        let mut response = String::new();
+        s.read_to_string(&mut response).await?;
+        std::io::Result::Ok(response)
+    };
+    let response = timeout(LIMIT, exchange)
         .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8(out).expect("utf-8");
-    text.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+        .expect("in time")
+        .expect("exchange");
+    match response.split_once("\r\n\r\n") {
+        Some((_, body)) => body.to_string(),
+        None => panic!("no body in {response:?}"),
+    }
 }
 
 /// Runs a producer against a client polling every 20 ms; returns the messages the client
