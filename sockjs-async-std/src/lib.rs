@@ -1,11 +1,10 @@
 //! SockJS on async-std or smol: one listener serving any number of SockJS endpoints, each
-//! with its options and handler, driving the [`sockjs_core`] state machine.
+//! with its options and handler, driving the `sockjs-core` state machine.
 //!
-//! Built on the layer both runtimes share (`async-io` for sockets and timers,
-//! `async-channel`, `futures-lite`), so the crate runs under either; only spawning is the
-//! runtime's, and the builder takes it: [`Builder::spawn_with_async_std`] (the default with
-//! the `async-std` feature), [`Builder::spawn_with_smol`], or any executor through
-//! [`Builder::spawner`].
+//! Built on the layer both runtimes share (`async-io` for sockets and timers), so the crate
+//! runs under either; only spawning is the runtime's, and the builder takes it:
+//! [`Builder::spawn_with_async_std`] (the default with the `async-std` feature),
+//! [`Builder::spawn_with_smol`], or any executor through [`Builder::spawner`].
 //!
 //! ```no_run
 //! use sockjs_async_std::{Options, Server};
@@ -26,18 +25,24 @@
 //! ```
 //!
 //! A [`Session`] is a stream of the client's messages (`recv`, or `futures_core::Stream`)
-//! that can also `send`, `close(code, reason)` and show the `request` that opened it; its
-//! [`SessionHandle`] does the same from other tasks. The [`Callbacks`] trait is the
-//! event-style alternative (`on_open`, `on_message`, `on_close`). The API is that of
-//! `sockjs-tokio`, name for name.
+//! that can also `send`, `send_wait` (waiting while the client lags), `close(code, reason)`
+//! and show the `request` that opened it; its [`SessionHandle`] does the same from other
+//! tasks. The [`Callbacks`] trait is the event-style alternative (`on_open`, `on_message`,
+//! `on_close`). The API is that of `sockjs-tokio`, name for name: both are bindings of the
+//! [`sockjs`] crate's [`Runtime`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod connection;
-mod driver;
-mod server;
-mod session;
+mod builder;
+mod runtime;
 
-pub use server::{Builder, Server, ServerHandle};
-pub use session::{Callbacks, Session, SessionError, SessionHandle};
-pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionId};
+pub use builder::Builder;
+pub use runtime::AsyncIo;
+pub use sockjs::{
+    Callbacks, CloseReason, Limits, Options, RequestInfo, Runtime, ServerHandle, Session,
+    SessionError, SessionHandle, SessionId,
+};
+
+/// A SockJS server on one listener, on async-std or smol;
+/// [`Server::run`](sockjs::Server::run) serves until shutdown.
+pub type Server = sockjs::Server<AsyncIo>;

@@ -820,3 +820,26 @@ fn io_write_comes_again_for_output_added_after_the_host_took_some() {
     assert_eq!(server.output_len(c), 0);
     assert_eq!(server.poll_io(), None);
 }
+
+#[test]
+fn awaits_written_says_when_a_lazy_host_must_report_at_once() {
+    let mut h = Harness::with_limits(Options::default(), small_buffers());
+    let c = h.open_streaming(&session_url("s"));
+    h.chunk(c);
+    let s = h.opened();
+    assert!(!h.server.awaits_written(c), "an idle stream");
+    h.stop_reading(c);
+    h.app_send(s, &"b".repeat(UNFLUSHED));
+    assert!(!h.server.awaits_written(c), "nothing held back yet");
+    h.app_send(s, "held");
+    assert!(
+        h.server.awaits_written(c),
+        "a message waits for the output to drain"
+    );
+    h.resume_reading(c);
+    assert!(!h.server.awaits_written(c));
+    let p = h.connect();
+    h.stop_reading(p);
+    h.request(p, "GET", "/echo", &[("Connection", "close")], b"");
+    assert!(h.server.awaits_written(p), "it closes once written");
+}

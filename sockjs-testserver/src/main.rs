@@ -14,8 +14,7 @@
 //! - `/broadcast`: sends every message to every open session.
 //! - `/amplify`: answers a number n (0 < n < 19, else 1) with 2^n `x`.
 
-mod async_std_server;
-mod tokio_server;
+mod endpoints;
 
 /// jemalloc with background purging: after a burst of sessions ends, their memory goes back to
 /// the operating system within seconds (glibc's allocator keeps it for reuse instead).
@@ -23,6 +22,8 @@ mod tokio_server;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::process::ExitCode;
+
+use endpoints::serve;
 
 /// Parsed command line.
 struct Args {
@@ -89,9 +90,22 @@ fn main() -> ExitCode {
         }
     };
     let result = match args.runtime.as_str() {
-        "tokio" => tokio_server::run(&args),
-        "async-std" => async_std_server::run_async_std(&args),
-        "smol" => async_std_server::run_smol(&args),
+        // tokio's multi-threaded runtime runs the tasks and the accept loop.
+        "tokio" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| rt.block_on(serve(&args, sockjs_tokio::Server::builder(), "tokio"))),
+        // async-std's executor runs the tasks, its `block_on` the accept loop.
+        "async-std" => {
+            let builder = sockjs_async_std::Server::builder().spawn_with_async_std();
+            async_std::task::block_on(serve(&args, builder.into(), "async-std"))
+        }
+        // smol's global executor (`SMOL_THREADS` threads) runs the tasks, its `block_on`
+        // the accept loop.
+        "smol" => {
+            let builder = sockjs_async_std::Server::builder().spawn_with_smol();
+            smol::block_on(serve(&args, builder.into(), "smol"))
+        }
         other => {
             eprintln!("unknown runtime: {other} (tokio, async-std, smol)");
             return ExitCode::from(2);

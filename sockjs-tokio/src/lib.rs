@@ -1,5 +1,5 @@
 //! SockJS on tokio: one listener serving any number of SockJS endpoints, each with its
-//! options and handler, driving the [`sockjs_core`] state machine.
+//! options and handler, driving the `sockjs-core` state machine.
 //!
 //! ```no_run
 //! use sockjs_tokio::{Options, Server};
@@ -20,17 +20,27 @@
 //! ```
 //!
 //! A [`Session`] is a stream of the client's messages (`recv`, or `futures_core::Stream`)
-//! that can also `send`, `close(code, reason)` and show the `request` that opened it; its
-//! [`SessionHandle`] does the same from other tasks. The [`Callbacks`] trait is the
-//! event-style alternative (`on_open`, `on_message`, `on_close`).
+//! that can also `send`, `send_wait` (waiting while the client lags), `close(code, reason)`
+//! and show the `request` that opened it; its [`SessionHandle`] does the same from other
+//! tasks. The [`Callbacks`] trait is the event-style alternative (`on_open`, `on_message`,
+//! `on_close`).
+//!
+//! Everything above the runtime is the [`sockjs`] crate's; this one is its [`Runtime`]
+//! on tokio. A server's tasks are spawned on the tokio runtime its `run` is polled on.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod connection;
-mod driver;
-mod server;
-mod session;
+mod runtime;
 
-pub use server::{Builder, Server, ServerHandle};
-pub use session::{Callbacks, Session, SessionError, SessionHandle};
-pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionId};
+pub use runtime::Tokio;
+pub use sockjs::{
+    Callbacks, CloseReason, Limits, Options, RequestInfo, Runtime, ServerHandle, Session,
+    SessionError, SessionHandle, SessionId,
+};
+
+/// Builds a [`Server`]: endpoints (prefix, options, handler) and limits.
+pub type Builder = sockjs::Builder<Tokio>;
+
+/// A SockJS server on one listener, on tokio; [`Server::run`](sockjs::Server::run) serves
+/// until shutdown.
+pub type Server = sockjs::Server<Tokio>;

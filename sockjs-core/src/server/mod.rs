@@ -183,13 +183,13 @@ impl Server {
         self.sessions.len()
     }
 
-    /// Bytes of messages a session holds for its client (not yet moved onto a connection),
-    /// or `None` if the session is closed or unknown.
-    pub fn queued_bytes(&self, session: SessionId) -> Option<usize> {
-        self.sessions
-            .get(session)
-            .filter(|s| s.is_open())
-            .map(|s| s.queued_bytes)
+    /// The bytes and the number of messages queued in an open session for its client and
+    /// not yet moved onto a connection, or `None` if the session is closed or unknown.
+    /// Read-only: a host uses it to hold a producer back before [`Server::send`] would
+    /// overflow [`Limits::max_queued_bytes`] or [`Limits::max_queued_messages`].
+    pub fn queued(&self, session: SessionId) -> Option<(usize, usize)> {
+        let s = self.sessions.get(session)?;
+        s.is_open().then_some((s.queued_bytes, s.queue.len()))
     }
 
     /// Registers a connection the host accepted from `peer`.
@@ -392,6 +392,22 @@ impl Server {
             }
             None => &[],
         }
+    }
+
+    /// Whether the core is waiting to hear of writes to `conn` before it does more for it:
+    /// the connection is closing or its peer has ended its side (it closes once its output
+    /// is written), or messages are held back until its output drains. A host may report
+    /// writes lazily, with its next call into the core, except while this is true.
+    pub fn awaits_written(&self, conn: ConnectionId) -> bool {
+        let Some(c) = self.conns.get(conn) else {
+            return false;
+        };
+        if c.eof || matches!(c.state, ConnState::Closed) {
+            return true;
+        }
+        self.receiving_session(conn)
+            .and_then(|s| self.sessions.get(s))
+            .is_some_and(|s| !s.queue.is_empty() || !s.is_open())
     }
 
     /// How many bytes wait to be written to `conn`.

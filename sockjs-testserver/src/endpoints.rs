@@ -1,24 +1,26 @@
-//! The test server's endpoints on tokio.
+//! The test server's endpoints, once for every runtime: they are added to a `sockjs`
+//! builder, and only the builder's runtime (and what blocks on `run`) differs.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sockjs_tokio::{Options, Server, SessionHandle};
+use async_signal::{Signal, Signals};
+use futures_lite::{StreamExt, future};
+use sockjs::{Builder, Options, Session, SessionHandle};
 
 use crate::{Args, amplify};
 
-pub(crate) fn run(args: &Args) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(args))
-}
-
-async fn serve(args: &Args) -> std::io::Result<()> {
+/// Serves every endpoint on `builder`'s runtime until a shutdown signal.
+pub(crate) async fn serve<B>(
+    args: &Args,
+    builder: Builder<B>,
+    runtime: &str,
+) -> std::io::Result<()> {
+    let rt = builder.runtime().clone();
     let base = Options::default().sockjs_url(args.sockjs_url.clone());
     let everyone: Arc<Mutex<HashSet<SessionHandle>>> = Arc::default();
-    let server = Server::builder()
+    let server = builder
         .endpoint("/echo", base.clone().response_limit(4096), echo)
         .endpoint(
             "/disabled_websocket_echo",
@@ -33,17 +35,25 @@ async fn serve(args: &Args) -> std::io::Result<()> {
         .endpoint("/close", base.clone(), |session| async move {
             let _ = session.close(3000, "Go away!");
         })
-        .endpoint("/ticker", base.clone(), |session| async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if session.send("tick!").is_err() {
-                            break;
-                        }
+        .endpoint("/ticker", base.clone(), move |session| {
+            let rt = rt.clone();
+            async move {
+                let mut next = Instant::now() + Duration::from_secs(1);
+                let mut tick = rt.new_timer(next);
+                loop {
+                    let ticked = async {
+                        (&mut tick).await;
+                        true
+                    };
+                    let closed = async {
+                        session.closed().await;
+                        false
+                    };
+                    if !future::or(closed, ticked).await || session.send("tick!").is_err() {
+                        break;
                     }
-                    _ = session.closed() => break,
+                    next += Duration::from_secs(1);
+                    tick.as_mut().reset(next);
                 }
             }
         })
@@ -80,37 +90,29 @@ async fn serve(args: &Args) -> std::io::Result<()> {
         .bind((args.host.as_str(), args.port))
         .await?;
     eprintln!(
-        "sockjs-testserver (tokio) listening on {}",
+        "sockjs-testserver ({runtime}) listening on {}",
         server.local_addr()?
     );
     let handle = server.handle();
-    tokio::spawn(async move {
-        shutdown_signal().await;
+    let mut signals = Signals::new(SHUTDOWN_SIGNALS)?;
+    let on_signal = async {
+        let _ = signals.next().await;
         handle.shutdown();
-    });
-    server.run().await
+        future::pending().await
+    };
+    future::or(server.run(), on_signal).await
 }
 
-async fn echo(mut session: sockjs_tokio::Session) {
+/// Ctrl-C, and SIGTERM where there is one: each starts a graceful shutdown.
+#[cfg(unix)]
+const SHUTDOWN_SIGNALS: [Signal; 2] = [Signal::Int, Signal::Term];
+#[cfg(not(unix))]
+const SHUTDOWN_SIGNALS: [Signal; 1] = [Signal::Int];
+
+async fn echo(mut session: Session) {
     while let Some(msg) = session.recv().await {
         if session.send(&msg).is_err() {
             break;
         }
     }
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

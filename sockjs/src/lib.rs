@@ -1,0 +1,53 @@
+//! SockJS on any async runtime: one listener serving any number of SockJS endpoints, each
+//! with its options and handler, driving the [`sockjs_core`] state machine.
+//!
+//! This crate is everything above the runtime, written once: sessions and their handles,
+//! the callbacks, the builder, the server and its graceful shutdown, the connection tasks
+//! and the driver that feeds the core and routes its output. What it needs of a runtime is
+//! the small [`Runtime`] trait (spawn, a resettable timer, a listener, readiness-based
+//! sockets). `sockjs-tokio` and `sockjs-async-std` implement it; most applications use one
+//! of those, whose `Server::builder()` starts on their runtime.
+//!
+//! ```no_run
+//! # async fn run(runtime: std::sync::Arc<dyn sockjs::Runtime>) -> std::io::Result<()> {
+//! use sockjs::{Builder, Options};
+//!
+//! let server = Builder::<()>::new(runtime)
+//!     .endpoint("/echo", Options::default(), |mut session| async move {
+//!         while let Some(message) = session.recv().await {
+//!             // Waits while the client lags instead of overflowing its queue.
+//!             if session.send_wait(&message).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     })
+//!     .bind("127.0.0.1:8081")
+//!     .await?;
+//! server.run().await
+//! # }
+//! ```
+//!
+//! A [`Session`] is a stream of the client's messages (`recv`, or `futures_core::Stream`)
+//! that can also `send` (at once, failing when the client's queue overflows), `send_wait`
+//! (waiting for room; also as a `futures_sink::Sink`), `close(code, reason)` and show the
+//! `request` that opened it; its [`SessionHandle`] does the same from other tasks. The
+//! [`Callbacks`] trait is the event-style alternative (`on_open`, `on_message`, `on_close`).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod callbacks;
+mod connection;
+mod driver;
+mod inbox;
+mod output;
+mod rt;
+mod server;
+mod session;
+mod signal;
+
+pub use bytes;
+pub use callbacks::Callbacks;
+pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Runtime, Task};
+pub use server::{Binding, Builder, Server, ServerHandle};
+pub use session::{Session, SessionError, SessionHandle};
+pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionId};

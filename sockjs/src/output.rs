@@ -1,0 +1,203 @@
+//! A connection as the driver and its task share it: the socket, who is writing it, and what
+//! the core has asked of it.
+//!
+//! The bytes waiting for a connection stay in the core. A writer takes a batch of them (cheap
+//! clones of the core's chunks) under the core's lock and writes it once the lock is
+//! released; the bytes written are reported to the core with the next call into it, or at
+//! once when the core waits on them (to close the connection, or to move held-back messages
+//! onto it). Output is written eagerly by whichever task produced it, so an echo costs no
+//! extra task wake-up; only when the socket would block does the connection's task wait for
+//! it to become writable. One writer at a time: one that finds the connection busy leaves
+//! the news in `dirty`, and the busy one goes on with what came meanwhile.
+
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::{Buf, Bytes};
+use sockjs_core::ConnectionId;
+
+use crate::rt::AsyncSocket;
+use crate::signal::Signal;
+
+/// Chunks handed to one vectored write.
+pub(crate) const WRITE_BATCH: usize = 32;
+
+/// A connection as the driver and its task share it.
+pub(crate) struct Conn {
+    pub(crate) id: ConnectionId,
+    pub(crate) socket: Box<dyn AsyncSocket>,
+    /// Wakes the task: the socket would block or failed, the core asked for a shutdown or a
+    /// close, or output was left for it.
+    pub(crate) wake: Signal,
+    /// Bytes written and not yet reported to the core.
+    pub(crate) unreported: AtomicUsize,
+    /// In the driver's list of connections with unreported writes.
+    pub(crate) listed: AtomicBool,
+    /// A writer holds the connection (it took a batch and has not finished writing it).
+    writing: AtomicBool,
+    /// The core announced output since the writer took its batch.
+    pub(crate) dirty: AtomicBool,
+    state: Mutex<ConnState>,
+}
+
+/// What the task acts on.
+#[derive(Default)]
+pub(crate) struct ConnState {
+    /// The last write would block: the task waits for writability.
+    pub(crate) blocked: bool,
+    /// A write failed: the peer is gone.
+    pub(crate) failed: bool,
+    /// The core asked for the write side to be shut down.
+    pub(crate) shutdown: bool,
+    /// The core has forgotten the connection: the task drops it.
+    pub(crate) closed: bool,
+    /// A buffer the writer borrows, so that a write allocates nothing.
+    spare: Vec<Bytes>,
+}
+
+/// Output taken from the core, to write once its lock is released.
+pub(crate) struct Batch {
+    chunks: Vec<Bytes>,
+    /// The core waits to hear of these writes (see `Server::awaits_written`).
+    pub(crate) urgent: bool,
+    /// The core had more than one batch waiting.
+    more: bool,
+}
+
+/// How writing a batch went.
+pub(crate) struct Written {
+    pub(crate) bytes: usize,
+    pub(crate) urgent: bool,
+    /// The writer should take again: output was left or announced meanwhile.
+    pub(crate) again: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(id: ConnectionId, socket: Box<dyn AsyncSocket>) -> Conn {
+        Conn {
+            id,
+            socket,
+            wake: Signal::new(),
+            unreported: AtomicUsize::new(0),
+            listed: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
+            state: Mutex::new(ConnState::default()),
+        }
+    }
+
+    /// Has the connection's task write what waits, soon.
+    pub(crate) fn nudge(&self) {
+        self.wake.notify();
+    }
+
+    /// The server stopped: the task drops the connection.
+    pub(crate) fn abort(&self) {
+        self.state().closed = true;
+        self.wake.notify();
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, ConnState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Under the core's lock: becomes the writer and takes a batch of `output` (the core's
+    /// chunks for this connection), unless another writer holds it, the socket is blocked, or
+    /// nothing waits.
+    pub(crate) fn take(&self, output: &[Bytes], urgent: bool) -> Option<Batch> {
+        if output.is_empty() || self.writing.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        self.dirty.store(false, Ordering::SeqCst);
+        let mut state = self.state();
+        if state.blocked || state.failed || state.closed {
+            drop(state);
+            self.writing.store(false, Ordering::SeqCst);
+            return None;
+        }
+        let mut chunks = std::mem::take(&mut state.spare);
+        drop(state);
+        let n = output.len().min(WRITE_BATCH);
+        chunks.extend(output[..n].iter().cloned());
+        Some(Batch {
+            chunks,
+            urgent,
+            more: output.len() > n,
+        })
+    }
+
+    /// Writes a batch taken with [`Conn::take`] as far as the socket takes it without
+    /// blocking, and gives the connection up for the next writer.
+    pub(crate) fn write(&self, mut batch: Batch) -> Written {
+        let result = write_batch(&*self.socket, &mut batch.chunks);
+        let mut state = self.state();
+        let bytes = match result {
+            Ok((n, false)) => n,
+            Ok((n, true)) => {
+                state.blocked = true;
+                n
+            }
+            Err(_) => {
+                state.failed = true;
+                0
+            }
+        };
+        let stop = state.blocked || state.failed;
+        batch.chunks.clear();
+        if state.spare.capacity() < batch.chunks.capacity() {
+            state.spare = batch.chunks;
+        }
+        drop(state);
+        if bytes > 0 {
+            self.unreported.fetch_add(bytes, Ordering::SeqCst);
+        }
+        self.writing.store(false, Ordering::SeqCst);
+        if stop {
+            // The task waits for writability, or ends the connection.
+            self.wake.notify();
+        }
+        Written {
+            bytes,
+            urgent: batch.urgent,
+            again: !stop && (batch.more || self.dirty.load(Ordering::SeqCst)),
+        }
+    }
+}
+
+/// Writes `batch` until done or the socket would block; written bytes are consumed from it.
+fn write_batch(socket: &dyn AsyncSocket, batch: &mut Vec<Bytes>) -> io::Result<(usize, bool)> {
+    let mut written = 0;
+    let mut done = 0; // buffers fully written
+    let result = loop {
+        if done == batch.len() {
+            break Ok((written, false));
+        }
+        let mut slices = [IoSlice::new(&[]); WRITE_BATCH];
+        let count = (batch.len() - done).min(WRITE_BATCH);
+        for (slice, bytes) in slices.iter_mut().zip(&batch[done..done + count]) {
+            *slice = IoSlice::new(bytes);
+        }
+        match socket.try_write_vectored(&slices[..count]) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(mut n) => {
+                written += n;
+                while n > 0 {
+                    let first = &mut batch[done];
+                    if n >= first.len() {
+                        n -= first.len();
+                        done += 1;
+                    } else {
+                        first.advance(n);
+                        n = 0;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok((written, true)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    batch.drain(..done);
+    result
+}
