@@ -20,7 +20,9 @@ pub struct Builder {
 impl Default for Builder {
     fn default() -> Self {
         Builder {
-            inner: sockjs::Builder::new(Arc::new(AsyncIo::new(default_spawner()))),
+            inner: sockjs::Builder::new(Arc::new(AsyncIo {
+                spawner: default_spawner(),
+            })),
         }
     }
 }
@@ -102,7 +104,11 @@ impl Builder {
     where
         S: Fn(Task) + Send + Sync + 'static,
     {
-        self.map(|b| b.with_runtime(Arc::new(AsyncIo::new(Some(Arc::new(spawn))))))
+        self.map(|b| {
+            b.with_runtime(Arc::new(AsyncIo {
+                spawner: Some(Arc::new(spawn)),
+            }))
+        })
     }
 
     /// Spawns the server's tasks on async-std's executor (the default with this feature).

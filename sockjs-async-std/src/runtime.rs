@@ -18,22 +18,8 @@ pub(crate) type Spawner = Arc<dyn Fn(Task) + Send + Sync>;
 /// [`Binding`] that makes [`crate::Server::builder`] start on it.
 #[derive(Clone)]
 pub struct AsyncIo {
-    spawner: Option<Spawner>,
-}
-
-impl AsyncIo {
-    /// Spawns with `spawn` (or nothing: the server then refuses to run).
-    pub(crate) fn new(spawner: Option<Spawner>) -> Self {
-        AsyncIo { spawner }
-    }
-}
-
-impl std::fmt::Debug for AsyncIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncIo")
-            .field("spawner", &self.spawner.is_some())
-            .finish()
-    }
+    /// Runs the server's tasks; without one, the server refuses to run.
+    pub(crate) spawner: Option<Spawner>,
 }
 
 impl Binding for AsyncIo {
