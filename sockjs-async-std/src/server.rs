@@ -108,9 +108,9 @@ impl Builder {
         self
     }
 
-    /// Spawns the server's tasks (per connection a reader and a writer, per session its
-    /// handler, one timer) with `spawn`, which must run each future to completion on some
-    /// executor without blocking the caller.
+    /// Spawns the server's tasks (one per connection, per session its handler, one timer)
+    /// with `spawn`, which must run each future to completion on some executor without
+    /// blocking the caller.
     pub fn spawner<S>(mut self, spawn: S) -> Self
     where
         S: Fn(Pin<Box<dyn Future<Output = ()> + Send>>) + Send + Sync + 'static,

@@ -46,3 +46,8 @@ pub mod ws;
 pub use config::{Config, Endpoint, Limits, Options};
 pub use event::{After, CloseReason, ConnectionId, Error, Event, RequestInfo, SessionId, Transmit};
 pub use server::{Entropy, Server};
+
+/// The examples of the crate's README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -34,3 +34,8 @@ mod session;
 pub use server::{Builder, Server, ServerHandle};
 pub use session::{Callbacks, Session, SessionError, SessionHandle};
 pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionId};
+
+/// The examples of the crate's README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
