@@ -1,35 +1,4 @@
-//! SockJS on async-std or smol: one listener serving any number of SockJS endpoints, each
-//! with its options and handler, driving the `sockjs-core` state machine.
-//!
-//! Built on the layer both runtimes share (`async-io` for sockets and timers), so the crate
-//! runs under either; only spawning is the runtime's, and the builder takes it:
-//! [`Builder::spawn_with_async_std`] (the default with the `async-std` feature),
-//! [`Builder::spawn_with_smol`], or any executor through [`Builder::spawner`].
-//!
-//! ```no_run
-//! use sockjs_async_std::{Options, Server};
-//!
-//! # async fn run() -> std::io::Result<()> {
-//! let server = Server::builder()
-//!     .endpoint("/echo", Options::default(), |mut session| async move {
-//!         while let Some(message) = session.recv().await {
-//!             if session.send(&message).is_err() {
-//!                 break;
-//!             }
-//!         }
-//!     })
-//!     .bind("127.0.0.1:8081")
-//!     .await?;
-//! server.run().await
-//! # }
-//! ```
-//!
-//! A [`Session`] is a stream of the client's messages (`recv`, or `futures_core::Stream`)
-//! that can also `send`, `send_wait` (waiting while the client lags), `close(code, reason)`
-//! and show the `request` that opened it; its [`SessionHandle`] does the same from other
-//! tasks. The [`Callbacks`] trait is the event-style alternative (`on_open`, `on_message`,
-//! `on_close`). The API is that of `sockjs-tokio`, name for name: both are bindings of the
-//! [`sockjs`] crate's [`Runtime`].
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

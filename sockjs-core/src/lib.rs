@@ -49,3 +49,8 @@ pub use bytes;
 pub use config::{Config, Endpoint, Limits, Options};
 pub use io::{CloseReason, ConnectionId, Error, Event, Io, RequestInfo, SessionId};
 pub use server::{Entropy, Server};
+
+/// The examples of the crate's README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
