@@ -111,6 +111,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    #[cfg(feature = "lock-stats")]
+    print_lock_stats();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -118,6 +120,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// How long the core's lock was held, against the CPU time the process used: the share of
+/// the server's work done under the lock.
+#[cfg(feature = "lock-stats")]
+fn print_lock_stats() {
+    let stats = sockjs::lock_stats();
+    // utime and stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 a second on
+    // Linux unless the kernel was built otherwise).
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks: u64 =
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some(std::time::Duration::from_millis(ticks * 10))
+        });
+    let share = cpu
+        .filter(|c| !c.is_zero())
+        .map(|c| format!("{:.1}%", 100.0 * stats.held.as_secs_f64() / c.as_secs_f64()))
+        .unwrap_or_else(|| "?".into());
+    eprintln!(
+        "lock-stats: {} holds, held {:.1} ms in all, longest {} us; process CPU {:?}; held share {share}",
+        stats.holds,
+        stats.held.as_secs_f64() * 1e3,
+        stats.longest.as_micros(),
+        cpu.unwrap_or_default(),
+    );
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -26,6 +26,12 @@ use crate::signal::Signal;
 /// What an endpoint runs for each new session: its handler, given the session's state and
 /// the driver.
 pub(crate) type Handler = Arc<dyn Fn(Arc<SessionShared>, Weak<Driver>) -> Task + Send + Sync>;
+
+/// The core's lock, held.
+#[cfg(not(feature = "lock-stats"))]
+type Held<'a> = std::sync::MutexGuard<'a, CoreState>;
+#[cfg(feature = "lock-stats")]
+type Held<'a> = crate::lock_stats::Timed<'a, CoreState>;
 
 /// A send refused: the session is closed (or its queue overflowed and closed it).
 pub(crate) struct Refused;
@@ -107,9 +113,12 @@ impl Driver {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, CoreState> {
+    fn lock(&self) -> Held<'_> {
         // A panic while holding the lock is a bug in the core; keep serving the rest.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(feature = "lock-stats")]
+        let guard = crate::lock_stats::Timed::new(guard);
+        guard
     }
 
     /// Runs `f` on the core, drains it, and carries out what it asked for: handlers of new

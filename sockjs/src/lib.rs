@@ -39,6 +39,8 @@ mod callbacks;
 mod connection;
 mod driver;
 mod inbox;
+#[cfg(feature = "lock-stats")]
+mod lock_stats;
 mod output;
 mod rt;
 mod server;
@@ -47,6 +49,8 @@ mod signal;
 
 pub use bytes;
 pub use callbacks::Callbacks;
+#[cfg(feature = "lock-stats")]
+pub use lock_stats::{LockStats, lock_stats};
 pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Runtime, Task};
 pub use server::{Binding, Builder, Server, ServerHandle};
 pub use session::{Session, SessionError, SessionHandle};
