@@ -843,3 +843,46 @@ fn awaits_written_says_when_a_lazy_host_must_report_at_once() {
     h.request(p, "GET", "/echo", &[("Connection", "close")], b"");
     assert!(h.server.awaits_written(p), "it closes once written");
 }
+
+#[test]
+fn a_connection_that_comes_during_an_idle_shutdown_is_still_bounded_by_it() {
+    let mut h = Harness::echo();
+    h.shutdown();
+    assert_eq!(h.server.poll_timeout(), None, "nothing to wait for");
+    h.advance(secs(1));
+    let c = h.connect_stalled();
+    assert!(h.in_flight(c) > 0, "its 503 waits");
+    h.advance(sockjs_core::Limits::default().shutdown_timeout - secs(1) - ms(1));
+    assert!(h.server.is_connection(c));
+    h.advance(ms(1));
+    assert_eq!(h.closed(c), Some(After::Abort));
+    assert_eq!(h.server.connection_count(), 0);
+}
+
+#[test]
+fn htmlfile_frames_stay_within_the_bound_when_escaping_grows_them() {
+    let mut h = Harness::with_limits(Options::default(), small_buffers());
+    let c = h.connect();
+    h.request(
+        c,
+        "GET",
+        &format!("{}/htmlfile?c=cb", session_url("s")),
+        &[],
+        b"",
+    );
+    h.read_head(c);
+    h.read_chunk(c);
+    h.read_chunk(c);
+    let s = h.opened();
+    h.stop_reading(c);
+    // `<` is one byte in the queue and six (`\u003c`) in an htmlfile script block.
+    let msg = "<".repeat(100);
+    for _ in 0..100 {
+        h.app_send(s, &msg);
+        assert!(
+            h.in_flight(c) <= UNFLUSHED + 6 * (msg.len() + FRAME_SLACK),
+            "{}",
+            h.in_flight(c)
+        );
+    }
+}

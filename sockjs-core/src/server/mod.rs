@@ -91,6 +91,8 @@ pub struct Server {
     shutdown_deadline: Option<Instant>,
     /// Connections in [`ConnState::Lingering`].
     lingering: usize,
+    /// The shutdown's entry in the timer queue, if it is there.
+    shutdown_timer: Option<Instant>,
 }
 
 struct EndpointState {
@@ -149,6 +151,7 @@ impl Server {
             entropy,
             shutdown_deadline: None,
             lingering: 0,
+            shutdown_timer: None,
         }
     }
 
@@ -198,7 +201,15 @@ impl Server {
         // Lingering connections are done with: they do not keep a new one out.
         let over_limit = self.conns.len() - self.lingering >= self.limits.max_connections;
         let id = self.conns.insert(Connection::new(peer, &self.limits, now));
-        if over_limit || self.shutdown_deadline.is_some() {
+        if let Some(at) = self.shutdown_deadline {
+            if self.shutdown_timer.is_none() {
+                // The shutdown's end still bounds this one, however late it came.
+                let at = at.max(now);
+                self.shutdown_timer = Some(at);
+                self.timers.push(TimerOwner::Shutdown, at);
+            }
+            self.respond_error_and_close(id, 503, "Server busy");
+        } else if over_limit {
             self.respond_error_and_close(id, 503, "Server busy");
         } else {
             self.schedule_connection(id);
@@ -267,7 +278,8 @@ impl Server {
                     self.schedule_session(id);
                 }
                 TimerOwner::Shutdown => {
-                    if self.shutdown_deadline.is_some_and(|t| t <= now) {
+                    if self.shutdown_timer == Some(at) {
+                        self.shutdown_timer = None;
                         for id in self.conns.ids() {
                             self.connection_lost(now, id, Closing::Abort);
                         }
@@ -356,6 +368,7 @@ impl Server {
         if self.shutdown_deadline.is_none() {
             let at = now + self.limits.shutdown_timeout;
             self.shutdown_deadline = Some(at);
+            self.shutdown_timer = Some(at);
             self.timers.push(TimerOwner::Shutdown, at);
         }
         for id in self.sessions.ids() {
@@ -466,8 +479,12 @@ impl Server {
                     _ => None,
                 },
                 TimerOwner::Shutdown => {
-                    if self.shutdown_deadline == Some(at) && !self.conns.is_empty() {
-                        return;
+                    if self.shutdown_timer == Some(at) {
+                        if !self.conns.is_empty() {
+                            return;
+                        }
+                        // Nothing to end: queued again if a connection comes (see `accept`).
+                        self.shutdown_timer = None;
                     }
                     None
                 }

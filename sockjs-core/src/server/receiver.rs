@@ -249,10 +249,15 @@ impl Server {
             if waiting > limit {
                 return;
             }
+            // What the transport makes of a frame's bytes counts against the bound.
+            let expansion = match &c.state {
+                ConnState::Receiving(r) => r.kind.max_expansion(),
+                _ => 1,
+            };
             let Some(s) = self.sessions.get_mut(session) else {
                 return;
             };
-            let mut batch = s.take_batch(limit - waiting);
+            let mut batch = s.take_batch((limit - waiting) / expansion);
             let raw = s.kind == SessionKind::RawWebSocket;
             let ended = if raw {
                 self.websocket_send_raw(id, &batch);

@@ -118,6 +118,17 @@ impl ReceiverKind {
         }
     }
 
+    /// How many bytes on the wire one byte of a frame can take at the most: a frame that is
+    /// JSON-encoded again (htmlfile, jsonp: `<` becomes `\u003c`) or percent-escaped
+    /// (eventsource) grows by that much.
+    pub fn max_expansion(&self) -> usize {
+        match self {
+            ReceiverKind::XhrPolling | ReceiverKind::XhrStreaming => 1,
+            ReceiverKind::EventSource => 3,
+            ReceiverKind::HtmlFile { .. } | ReceiverKind::Jsonp { .. } => 6,
+        }
+    }
+
     /// Appends one frame as this transport carries it.
     pub fn write_frame(&self, out: &mut BytesMut, frame: &[u8]) {
         match self {

@@ -376,6 +376,19 @@ impl Harness {
         id
     }
 
+    /// Opens a connection from a fresh local port whose client reads nothing (see
+    /// [`Harness::stop_reading`]) from the start.
+    pub(crate) fn connect_stalled(&mut self) -> ConnectionId {
+        let port = self.next_port;
+        self.next_port += 1;
+        let id = self
+            .server
+            .accept(self.now, SocketAddr::from(([127, 0, 0, 1], port)));
+        self.conns.entry(id).or_default().stalled = true;
+        self.drain();
+        id
+    }
+
     /// The client writes `bytes`.
     pub(crate) fn send_bytes(&mut self, conn: ConnectionId, bytes: &[u8]) {
         self.server.handle_bytes(self.now, conn, bytes);
