@@ -7,10 +7,7 @@ mod runtime;
 
 pub use builder::Builder;
 pub use runtime::AsyncIo;
-pub use sockjs::{
-    Callbacks, CloseReason, Limits, Options, RequestInfo, Runtime, ServerHandle, Session,
-    SessionError, SessionHandle, SessionId,
-};
+pub use sockjs::api::*;
 
 /// A SockJS server on one listener, on async-std or smol;
 /// [`Server::run`](sockjs::Server::run) serves until shutdown.

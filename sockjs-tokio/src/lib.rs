@@ -5,10 +5,7 @@
 mod runtime;
 
 pub use runtime::Tokio;
-pub use sockjs::{
-    Callbacks, CloseReason, Limits, Options, RequestInfo, Runtime, ServerHandle, Session,
-    SessionError, SessionHandle, SessionId,
-};
+pub use sockjs::api::*;
 
 /// Builds a [`Server`]: endpoints (prefix, options, handler) and limits.
 pub type Builder = sockjs::Builder<Tokio>;

@@ -48,6 +48,14 @@ mod session;
 mod signal;
 
 pub use bytes;
+
+/// The application's side of the API, as each runtime binding re-exports it.
+pub mod api {
+    pub use crate::{
+        Callbacks, CloseReason, Limits, Options, RequestInfo, Runtime, ServerHandle, Session,
+        SessionError, SessionHandle, SessionId,
+    };
+}
 pub use callbacks::Callbacks;
 #[cfg(feature = "lock-stats")]
 pub use lock_stats::{LockStats, lock_stats};
