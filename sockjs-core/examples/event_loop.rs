@@ -4,14 +4,13 @@
 //! serves what the SockJS protocol suite expects: `/echo`, `/disabled_websocket_echo` and
 //! `/cookie_needed_echo` echo every message; `/close` closes each session as it opens.
 //!
-//! The loop is the run-loop contract on [`Server`] and nothing more:
-//! - readiness is edge-triggered, so a readable socket is read until it would block, and an
-//!   [`Io::Write`] is attempted at once (a writable event only resumes a blocked write);
-//! - every call into the core is followed by [`Host::drain`], which hands events to the
-//!   application and carries out each [`Io`] until both queues are empty;
-//! - the poll sleeps until the core's one deadline, [`Server::poll_timeout`].
-//!
-//! The host keeps no buffers and counts no bytes: unwritten output stays in the core.
+//! The loop is the run-loop contract on [`Server`], nothing more. Readiness is edge-triggered:
+//! a readable socket is read until it would block, and an [`Io::Write`] is tried at once (a
+//! writable event only resumes a blocked write). Every call into the core is followed by
+//! [`Host::drain`], which hands events to the application and carries out each [`Io`] until
+//! both queues are empty. The poll sleeps until the core's one deadline,
+//! [`Server::poll_timeout`]. The host keeps no buffers and counts no bytes: unwritten output
+//! stays in the core, which bounds it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -23,15 +22,14 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use sockjs_core::{Config, ConnectionId, Event, Io, Options, Server};
 
-/// The listener's token. A connection's token is its [`ConnectionId::to_raw`] (on 64-bit
-/// targets), unique for the server's life: an event left over for a closed socket finds
-/// nothing, where a reused [`ConnectionId::index`] (for a slab) would find its successor.
+/// The listener's token; a connection's is its [`ConnectionId::index`], which is far smaller.
 const LISTENER: Token = Token(usize::MAX);
 /// Index of `/close` in the config: [`Event::Opened`] names endpoints by index.
 const CLOSE: usize = 1;
 
 /// A socket the core knows.
 struct Conn {
+    id: ConnectionId,
     stream: TcpStream,
     /// The peer half-closed: nothing more to read, and `handle_eof` was reported.
     eof: bool,
@@ -42,7 +40,8 @@ struct Host {
     server: Server,
     poll: Poll,
     listener: TcpListener,
-    conns: HashMap<ConnectionId, Conn>,
+    /// By [`ConnectionId::index`] (a slab would do): an entry goes when the core forgets it.
+    conns: HashMap<usize, Conn>,
 }
 
 impl Host {
@@ -59,10 +58,11 @@ impl Host {
             // SockJS frames are small and latency matters more than packet count.
             let _ = stream.set_nodelay(true);
             let id = self.server.accept(Instant::now(), peer);
-            let (registry, token) = (self.poll.registry(), Token(id.to_raw() as usize));
+            let (registry, token) = (self.poll.registry(), Token(id.index()));
             let interest = Interest::READABLE | Interest::WRITABLE;
             if registry.register(&mut stream, token, interest).is_ok() {
-                self.conns.insert(id, Conn { stream, eof: false });
+                let eof = false;
+                self.conns.insert(id.index(), Conn { id, stream, eof });
             } else {
                 self.server.handle_closed(Instant::now(), id);
             }
@@ -75,7 +75,7 @@ impl Host {
     /// connection is looked up every turn: the drain may have closed it).
     fn read(&mut self, id: ConnectionId) {
         let mut buf = [0u8; 16 * 1024];
-        while let Some(conn) = self.conns.get_mut(&id).filter(|c| !c.eof) {
+        while let Some(conn) = self.conns.get_mut(&id.index()).filter(|c| !c.eof) {
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
                     conn.eof = true;
@@ -94,7 +94,7 @@ impl Host {
     /// next writable event calls this again). The caller drains afterwards.
     fn flush(&mut self, id: ConnectionId) {
         while self.server.output_len(id) > 0
-            && let Some(conn) = self.conns.get_mut(&id)
+            && let Some(conn) = self.conns.get_mut(&id.index())
         {
             let output = self.server.output(id);
             // One vectored write of the chunks where the core holds them: no copying.
@@ -119,7 +119,7 @@ impl Host {
         if failed {
             self.server.handle_closed(Instant::now(), id);
         }
-        if let Some(mut conn) = self.conns.remove(&id) {
+        if let Some(mut conn) = self.conns.remove(&id.index()) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
         }
     }
@@ -138,7 +138,7 @@ impl Host {
                 // Done sending: half-close, but go on reading, so that bytes the peer still
                 // sends do not make the kernel reset the connection over the last response.
                 Some(Io::Shutdown(id)) => {
-                    if let Some(conn) = self.conns.get_mut(&id)
+                    if let Some(conn) = self.conns.get_mut(&id.index())
                         && conn.stream.shutdown(Shutdown::Write).is_err()
                     {
                         self.forget(id, true);
@@ -203,16 +203,15 @@ fn main() -> std::io::Result<()> {
         for event in &events {
             if event.token() == LISTENER {
                 host.accept();
-                continue;
-            }
-            // Unknown ids (sockets closed since the poll) are ignored by both.
-            let id = ConnectionId::from_raw(event.token().0 as u64);
-            if event.is_writable() {
-                host.flush(id);
-                host.drain();
-            }
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                host.read(id);
+            // A stale event may reach the socket now at its index: spurious, so harmless.
+            } else if let Some(id) = host.conns.get(&event.token().0).map(|c| c.id) {
+                if event.is_writable() {
+                    host.flush(id);
+                    host.drain();
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    host.read(id);
+                }
             }
         }
         if host
