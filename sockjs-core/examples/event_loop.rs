@@ -214,12 +214,9 @@ fn main() -> std::io::Result<()> {
                 }
             }
         }
-        if host
-            .server
-            .poll_timeout()
-            .is_some_and(|at| at <= Instant::now())
-        {
-            host.server.handle_timeout(Instant::now());
+        let now = Instant::now();
+        if host.server.poll_timeout().is_some_and(|at| at <= now) {
+            host.server.handle_timeout(now);
             host.drain();
         }
     }
