@@ -128,8 +128,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Bytes waiting to be written to a connection (its [`crate::Server::output`]) above
     /// which no more queued messages are moved onto it; messages are moved in frames that keep
-    /// it within this, except that a single larger message goes in a frame of its own.
-    /// Default 64 KiB.
+    /// it within this, except that a single larger message goes in a frame of its own. Above
+    /// it, pipelined requests also wait unread and WebSocket pings get no pong. Default 64 KiB.
     pub max_unflushed_bytes: usize,
     /// Time from the first byte of a request to its last; slower is answered 408 and closed.
     /// Default 15 s.

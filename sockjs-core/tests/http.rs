@@ -232,6 +232,45 @@ fn request_pipelined_behind_a_stream_is_answered_when_it_ends() {
 }
 
 #[test]
+fn pipelined_requests_wait_while_their_answers_are_unread() {
+    let mut h = Harness::echo();
+    let c = h.connect();
+    h.stop_reading(c);
+    let one = support::request_bytes("GET", "/echo", &[], b"");
+    let n = 2000; // about 300 KB of answers, more than the output may hold
+    h.send_bytes(c, &one.repeat(n));
+    let max = sockjs_core::Limits::default().max_unflushed_bytes + 1024;
+    assert!(h.in_flight(c) <= max, "{} bytes held", h.in_flight(c));
+    h.resume_reading(c);
+    for _ in 0..n {
+        assert_eq!(h.read_response(c).text(), GREETING);
+    }
+    h.assert_nothing_unread(c);
+}
+
+#[test]
+fn requests_pipelined_past_unread_answers_are_bounded() {
+    let limits = limits(|l| {
+        l.max_unflushed_bytes = 1024;
+        l.max_head_size = 1024;
+        l.max_body_size = 1024;
+    });
+    let mut h = Harness::with_limits(Options::default(), limits);
+    let c = h.connect();
+    h.stop_reading(c);
+    let one = support::request_bytes("GET", "/echo", &[], b"");
+    while h.closed(c).is_none() {
+        h.send_bytes(c, &one);
+        assert!(
+            h.in_flight(c) <= 2048 + 1024,
+            "{} bytes held",
+            h.in_flight(c)
+        );
+    }
+    assert_eq!(h.closed(c), Some(After::Abort));
+}
+
+#[test]
 fn pipelining_past_a_parked_poll_is_bounded() {
     let limits = limits(|l| {
         l.max_head_size = 1024;

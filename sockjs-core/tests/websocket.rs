@@ -383,6 +383,24 @@ fn ping_is_answered_with_pong() {
 }
 
 #[test]
+fn pings_from_a_peer_that_reads_no_pongs_are_bounded() {
+    let mut h = Harness::echo();
+    let (c, _) = open(&mut h);
+    h.stop_reading(c);
+    let payload = [b'p'; 125];
+    for _ in 0..10_000 {
+        h.ws_send(c, 9, &payload);
+    }
+    // 1.27 MB of pongs were asked for; the output stops at the limit plus one pong.
+    let max = sockjs_core::Limits::default().max_unflushed_bytes + 127;
+    assert!(h.in_flight(c) <= max, "{} bytes held", h.in_flight(c));
+    h.resume_reading(c);
+    h.ws_send(c, 9, b"again");
+    let frames = h.ws_read_all(c);
+    assert_eq!(frames.last(), Some(&WsFrame::control(10, b"again")));
+}
+
+#[test]
 fn heartbeat_sends_h_and_a_ping_and_a_pong_keeps_the_session() {
     let mut h = Harness::echo();
     let (c, _) = open(&mut h);

@@ -408,8 +408,7 @@ fn websocket_upgrade_errors(rt: &str) {
     assert_eq!(r.status, 200);
 }
 
-fn cookies_broadcast_and_amplify(rt: &str) {
-    let s = TestServer::start(rt);
+fn jsessionid_cookie(s: &TestServer) {
     let r = exchange(
         s.addr,
         "POST",
@@ -426,7 +425,15 @@ fn cookies_broadcast_and_amplify(rt: &str) {
         b"",
     );
     assert_eq!(r.header("set-cookie"), Some("JSESSIONID=dummy; path=/"));
+}
 
+fn cookies(rt: &str) {
+    jsessionid_cookie(&TestServer::start(rt));
+}
+
+fn cookies_broadcast_and_amplify(rt: &str) {
+    let s = TestServer::start(rt);
+    jsessionid_cookie(&s);
     let mut a = Conn::websocket(s.addr, &format!("/broadcast/000/{}/websocket", sid()));
     let mut b = Conn::websocket(s.addr, &format!("/broadcast/000/{}/websocket", sid()));
     assert_eq!(a.ws_read_text(), "o");
@@ -505,6 +512,28 @@ macro_rules! conformance {
             #[test] fn graceful_shutdown_on_sigterm() { super::graceful_shutdown_on_sigterm($name) }
         }
     )*};
+    // A host serving only some of the test server's endpoints: the tests listed.
+    ($runtime:ident => $name:literal: $($test:ident),* $(,)?) => {
+        mod $runtime {
+            $(#[test] fn $test() { super::$test($name) })*
+        }
+    };
 }
 
 conformance!(tokio => "tokio", async_std => "async-std", smol => "smol");
+
+// sockjs-core's example host: no /broadcast, /amplify or /ticker, and no SIGTERM handling.
+conformance!(event_loop => "event_loop":
+    greeting_info_and_iframe,
+    xhr_polling_round_trip,
+    xhr_streaming_frames_and_response_limit,
+    eventsource_htmlfile_jsonp,
+    one_receiver_at_a_time_and_abort,
+    app_close_is_repeated,
+    http10_streaming_and_http11_pipelining,
+    websocket_transport,
+    raw_websocket_and_hixie76,
+    websocket_upgrade_errors,
+    cookies,
+    hostile_requests_then_normal_service,
+);

@@ -306,6 +306,23 @@ macro_rules! hostile {
             #[test] fn slow_headers_do_not_block_others() { super::slow_headers_do_not_block_others($name) }
         }
     )*};
+    // A host serving only some of the test server's endpoints: the tests listed.
+    ($runtime:ident => $name:literal: $($test:ident),* $(,)?) => {
+        mod $runtime {
+            $(#[test] fn $test() { super::$test($name) })*
+        }
+    };
 }
 
 hostile!(tokio => "tokio", async_std => "async-std", smol => "smol");
+
+// sockjs-core's example host: everything but /amplify.
+hostile!(event_loop => "event_loop":
+    upgrade_headers_on_every_http_route,
+    pathological_websocket_extensions,
+    callback_injection_and_reflected_file_download,
+    non_string_json_values,
+    credentials_never_with_a_wildcard_origin,
+    oversized_heads_bodies_and_frames,
+    slow_headers_do_not_block_others,
+);

@@ -215,10 +215,12 @@ impl Server {
                 }
                 if matches!(c.state, ConnState::Http) {
                     self.read_requests(now, id);
-                } else if c.decoder.buffered()
-                    > self.limits.max_head_size + self.limits.max_body_size
-                {
-                    // Pipelining past a response that is still going: bounded, then refused.
+                }
+                // Pipelining past a response that is still going, or past unread answers:
+                // bounded, then refused. (Requests read leave less than one request behind.)
+                if self.conns.get(id).is_some_and(|c| {
+                    c.decoder.buffered() > self.limits.max_head_size + self.limits.max_body_size
+                }) {
                     self.connection_lost(now, id, Closing::Abort);
                 }
             }
@@ -261,6 +263,10 @@ impl Server {
             ConnState::Closed if empty => return self.finish_close(id),
             ConnState::Closed | ConnState::Lingering { .. } => {}
             _ if c.eof && empty => return self.connection_lost(now, id, Closing::Graceful),
+            // Requests held back while the output was full are read again.
+            ConnState::Http if c.out.len() <= self.limits.max_unflushed_bytes => {
+                self.resume.push(id)
+            }
             _ => {
                 if c.out.len() <= self.limits.max_unflushed_bytes
                     && let Some(session) = self.receiving_session(id)

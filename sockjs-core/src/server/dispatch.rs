@@ -32,6 +32,12 @@ impl Server {
             if !matches!(c.state, ConnState::Http) {
                 return;
             }
+            // A client that sends requests and does not read the answers must not grow the
+            // output without bound: the rest waits, buffered (and bounded) in the decoder,
+            // until the output drains (`connection_written` resumes).
+            if c.out.len() > self.limits.max_unflushed_bytes {
+                return;
+            }
             match c.decoder.decode() {
                 Err(e) => {
                     self.respond_error_and_close(id, e.status, e.reason);

@@ -284,7 +284,12 @@ impl Server {
                     return self.websocket_fail(now, id, session, e);
                 }
                 Ok(Some(Incoming::Ping(payload))) => {
-                    self.write(id, |o| ws::frame::encode_pong(o, &payload));
+                    // A peer that does not read its pongs must not grow the output without
+                    // bound; RFC 6455 (5.5.3) lets an endpoint behind on pongs skip some.
+                    let behind = c.out.len() > self.limits.max_unflushed_bytes;
+                    if !behind {
+                        self.write(id, |o| ws::frame::encode_pong(o, &payload));
+                    }
                 }
                 Ok(Some(Incoming::Pong(_))) => {}
                 Ok(Some(Incoming::Close(close))) => {

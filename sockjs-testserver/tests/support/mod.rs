@@ -4,26 +4,50 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running `sockjs-testserver`, killed when dropped.
+/// The `sockjs_url` the tests' iframe page expectations are computed for.
+const SOCKJS_URL: &str = "http://localhost:8080/lib/sockjs.js";
+
+/// A running `sockjs-testserver` (or the core's example host), killed when dropped.
 pub struct TestServer {
     child: Child,
     pub addr: SocketAddr,
 }
 
 impl TestServer {
+    /// The test server on `runtime`; `"event_loop"` is [`TestServer::start_example`].
     pub fn start(runtime: &str) -> TestServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"))
+        if runtime == "event_loop" {
+            return TestServer::start_example();
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"));
+        command
             .args(["--host", "127.0.0.1", "--port", "0", "--runtime", runtime])
-            .args(["--sockjs-url", "http://localhost:8080/lib/sockjs.js"])
+            .args(["--sockjs-url", SOCKJS_URL]);
+        TestServer::spawn(command)
+    }
+
+    /// sockjs-core's example host (`examples/event_loop.rs`: `/echo`, `/close`,
+    /// `/disabled_websocket_echo`, `/cookie_needed_echo`), built on first use.
+    pub fn start_example() -> TestServer {
+        let mut command = Command::new(example_host());
+        command.args(["127.0.0.1:0", SOCKJS_URL]);
+        TestServer::spawn(command)
+    }
+
+    /// Runs `command`, which prints its address as the last word of its first stderr line.
+    fn spawn(mut command: Command) -> TestServer {
+        let mut child = command
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
-            .expect("start sockjs-testserver");
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let line = lines.next().expect("a first line").expect("read stderr");
@@ -55,6 +79,40 @@ impl TestServer {
         }
         false
     }
+}
+
+/// The example host binary beside the test server's, in the same target dir and profile,
+/// built (once per test process, so it is never stale) with the cargo that runs the tests.
+fn example_host() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let profile_dir = Path::new(env!("CARGO_BIN_EXE_sockjs-testserver"))
+                .parent()
+                .expect("the test server binary is in a profile directory");
+            let target_dir = profile_dir.parent().expect("a target directory");
+            let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+            build
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["build", "-p", "sockjs-core", "--example", "event_loop"])
+                .arg("--target-dir")
+                .arg(target_dir);
+            match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => {}
+                Some("release") => {
+                    build.arg("--release");
+                }
+                Some(other) => {
+                    build.args(["--profile", other]);
+                }
+                None => panic!("no profile in {}", profile_dir.display()),
+            }
+            let status = build.status().expect("run cargo build");
+            assert!(status.success(), "{build:?} failed");
+            let name = format!("event_loop{}", std::env::consts::EXE_SUFFIX);
+            profile_dir.join("examples").join(name)
+        })
+        .clone()
 }
 
 impl Drop for TestServer {
