@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use sockjs_core::testing::strategies::{self, messages, receiver};
 use sockjs_core::testing::{Harness, Receiver, client_messages, frame_messages, secs, session_url};
-use sockjs_core::{Event, SessionId};
+use sockjs_core::{ConnectionId, Event, SessionId};
 
 /// The application under test: it keeps the open sessions and sends each message it
 /// receives to all of them, the sender included.
@@ -39,6 +39,24 @@ fn texts(frames: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// Three members that stay connected, one on each streaming transport.
+struct Listeners {
+    ws: ConnectionId,
+    stream: ConnectionId,
+    events: ConnectionId,
+}
+
+impl Listeners {
+    /// What each of them has heard since the last look.
+    fn heard(&self, h: &mut Harness) -> Vec<Vec<String>> {
+        vec![
+            texts([h.ws_text(self.ws)]),
+            texts([h.chunk(self.stream)]),
+            texts(h.receiver_frames(self.events, Receiver::EventSource)),
+        ]
+    }
+}
+
 #[test]
 fn a_message_reaches_members_on_every_transport_and_a_silent_one_times_out() {
     let mut h = Harness::echo();
@@ -55,18 +73,17 @@ fn a_message_reaches_members_on_every_transport_and_a_silent_one_times_out() {
     assert_eq!(h.xhr(&poller), "o\n");
     chat.handle_events(&mut h);
     assert_eq!(chat.members.len(), 4);
+    let listeners = Listeners { ws, stream, events };
 
     // The WebSocket member speaks; everyone hears it, the speaker too.
-    h.ws_send_text(ws, &client_messages(&["hello, \u{2028}world \u{1f600}"]));
+    let text = "hello, \u{2028}world \u{1f600}";
+    h.ws_send_text(ws, &client_messages(&[text]));
     chat.handle_events(&mut h);
-    let heard = vec!["hello, \u{2028}world \u{1f600}".to_string()];
-    assert_eq!(frame_messages(&h.ws_text(ws)), Some(heard.clone()));
-    assert_eq!(frame_messages(&h.chunk(stream)), Some(heard.clone()));
+    assert_eq!(listeners.heard(&mut h), vec![vec![text.to_string()]; 3]);
     assert_eq!(
-        texts(h.receiver_frames(events, Receiver::EventSource)),
-        heard
+        frame_messages(&h.xhr(&poller)),
+        Some(vec![text.to_string()])
     );
-    assert_eq!(frame_messages(&h.xhr(&poller)), Some(heard));
 
     // The poller stops polling. Past the disconnect delay (5 s) its session times out and
     // the chat forgets it: a test of a timeout that takes no time.
@@ -79,12 +96,9 @@ fn a_message_reaches_members_on_every_transport_and_a_silent_one_times_out() {
     // The streaming member speaks over xhr_send; the three left hear it.
     h.xhr_send(&session_url("stream"), &client_messages(&["still here?"]));
     chat.handle_events(&mut h);
-    let heard = vec!["still here?".to_string()];
-    assert_eq!(frame_messages(&h.ws_text(ws)), Some(heard.clone()));
-    assert_eq!(frame_messages(&h.chunk(stream)), Some(heard.clone()));
     assert_eq!(
-        texts(h.receiver_frames(events, Receiver::EventSource)),
-        heard
+        listeners.heard(&mut h),
+        vec![vec!["still here?".to_string()]; 3]
     );
     assert_eq!(h.xhr(&poller), "o\n", "a new session for the same URL");
 }

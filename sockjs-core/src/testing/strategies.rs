@@ -49,7 +49,18 @@ pub fn pieces(largest: usize, most: usize) -> impl Strategy<Value = Vec<usize>> 
 }
 
 /// `bytes` cut at up to 32 arbitrary points: the pieces, in order, joined give `bytes`;
-/// none is empty unless `bytes` is.
+/// none is empty unless `bytes` is. Send each with [`Harness::send_bytes`].
+///
+/// ```
+/// use proptest::prelude::*;
+/// use sockjs_core::testing::strategies::split;
+///
+/// let request = b"GET /echo/info HTTP/1.1\r\n\r\n".to_vec();
+/// proptest!(|(pieces in split(request.clone()))| {
+///     prop_assert!(pieces.iter().all(|p| !p.is_empty()));
+///     prop_assert_eq!(pieces.concat(), request.clone());
+/// });
+/// ```
 pub fn split(bytes: Vec<u8>) -> BoxedStrategy<Vec<Vec<u8>>> {
     if bytes.len() < 2 {
         return Just(vec![bytes]).boxed();
