@@ -146,7 +146,6 @@ impl Host {
                 }
                 // `aborted` says output was dropped (a stalled peer); a host could log it.
                 Some(Io::Close { connection, .. }) => self.forget(connection, false),
-                Some(_) => {}
             }
         }
     }

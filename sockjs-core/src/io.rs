@@ -61,8 +61,10 @@ impl fmt::Display for SessionId {
 /// number of [`Io::Write`]s follow; then either [`Io::Shutdown`] and, after the linger,
 /// [`Io::Close`], or an [`Io::Close`] at once. After [`Io::Close`] (or after the host called
 /// [`crate::Server::handle_closed`]) the core has forgotten the id and nothing more comes for it.
+///
+/// Not `#[non_exhaustive]`: a new instruction would be one a host must carry out, so it is a
+/// breaking change that a host's `match` should fail to compile over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Io {
     /// New output is waiting for the connection: write [`crate::Server::output`], reporting
     /// each write with [`crate::Server::handle_written`], until it is empty or the socket

@@ -31,6 +31,13 @@
 //! dispatch (routing under a prefix, see [`route`]), then [`transport`] (each transport's
 //! wire shapes) or [`ws`] (WebSocket codecs), with [`frame`] (SockJS frames and escaping)
 //! and [`payload`] (what clients send); [`io`] is the contract with the host.
+//!
+//! # Features
+//!
+//! - `testing` (off by default): the `testing` module, a virtual-clock harness with scripted
+//!   byte-level clients and `proptest` strategies, for applications to test their SockJS
+//!   logic with time jumps, no sockets and no sleeps. Brings in `proptest`; meant for
+//!   `[dev-dependencies]`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -42,6 +49,8 @@ pub mod pages;
 pub mod payload;
 pub mod route;
 mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 pub mod ws;
 

@@ -1,10 +1,8 @@
 //! Output and capacity: broadcasts encoded once, flow control towards clients that stop
 //! reading, the write timeout, the session limit, graceful shutdown, and the timer contract.
 
-mod support;
-
+use sockjs_core::testing::{self, After, Harness, WsFrame, limits, ms, secs, session_url};
 use sockjs_core::{CloseReason, Error, Event, Options};
-use support::{After, Harness, WsFrame, limits, ms, secs, session_url};
 
 fn closed(s: sockjs_core::SessionId, reason: CloseReason) -> Event {
     Event::Closed { session: s, reason }
@@ -321,17 +319,17 @@ fn sessions_past_max_sessions_get_503() {
                 Content-Length: 17\r\n\r\nToo many sessions";
     let d = h.connect();
     h.request(d, "POST", "/echo/000/c/xhr", &[], b"");
-    assert_eq!(support::lossy(&h.take_unread(d)), busy);
+    assert_eq!(testing::lossy(&h.take_unread(d)), busy);
     assert_eq!(h.closed(d), None);
     h.request(
         d,
         "GET",
         "/echo/000/c/websocket",
-        &support::ws_headers("13"),
+        &testing::ws_headers("13"),
         b"",
     );
-    assert_eq!(support::lossy(&h.take_unread(d)), busy);
-    h.request(d, "GET", "/echo/websocket", &support::ws_headers("13"), b"");
+    assert_eq!(testing::lossy(&h.take_unread(d)), busy);
+    h.request(d, "GET", "/echo/websocket", &testing::ws_headers("13"), b"");
     assert_eq!(h.read_response(d).status, 503);
     assert!(h.take_events().is_empty());
     // Existing sessions are served; when one goes, a new one fits.

@@ -2,10 +2,8 @@
 //! 100-continue`, request limits, the request and keep-alive timeouts, and the connection
 //! limit.
 
-mod support;
-
+use sockjs_core::testing::{self, After, Harness, limits, ms, secs, session_url};
 use sockjs_core::{Event, Options};
-use support::{After, Harness, limits, ms, secs, session_url};
 
 const GREETING: &str = "Welcome to SockJS!\n";
 
@@ -65,7 +63,7 @@ fn http_1_0_streaming_is_close_delimited_and_closes_after() {
             "HTTP/1.1 200 OK\r\nContent-Type: application/javascript; charset=UTF-8\r\n\
              Cache-Control: {}\r\nAccess-Control-Allow-Origin: *\r\nVary: Origin\r\n\
              Connection: close\r\n\r\n",
-            support::NO_CACHE
+            testing::NO_CACHE
         )
     );
     assert!(!head.has("Content-Length") && !head.has("Transfer-Encoding"));
@@ -158,9 +156,9 @@ fn unsupported_http_versions_are_refused() {
 fn two_pipelined_requests_in_one_write_are_answered_in_order() {
     let mut h = Harness::echo();
     let c = h.connect();
-    let mut bytes = support::request_bytes("GET", "/echo", &[], b"");
-    bytes.extend(support::request_bytes("GET", "/echo/info", &[], b""));
-    bytes.extend(support::request_bytes("POST", "/echo/000/s/xhr", &[], b""));
+    let mut bytes = testing::request_bytes("GET", "/echo", &[], b"");
+    bytes.extend(testing::request_bytes("GET", "/echo/info", &[], b""));
+    bytes.extend(testing::request_bytes("POST", "/echo/000/s/xhr", &[], b""));
     h.send_bytes(c, &bytes);
     assert_eq!(h.read_response(c).text(), GREETING);
     assert!(h.read_response(c).text().starts_with("{\"websocket\":true"));
@@ -171,8 +169,8 @@ fn two_pipelined_requests_in_one_write_are_answered_in_order() {
 #[test]
 fn requests_split_at_every_byte_are_served_the_same() {
     let mut h = Harness::echo();
-    let mut bytes = support::request_bytes("POST", "/echo/000/s/xhr", &[], b"");
-    bytes.extend(support::request_bytes("GET", "/echo", &[], b""));
+    let mut bytes = testing::request_bytes("POST", "/echo/000/s/xhr", &[], b"");
+    bytes.extend(testing::request_bytes("GET", "/echo", &[], b""));
     let c = h.connect();
     for b in &bytes {
         h.send_bytes(c, std::slice::from_ref(b));
@@ -188,8 +186,8 @@ fn request_pipelined_behind_a_parked_poll_is_answered_after_the_poll_ends() {
     h.xhr(&url);
     let s = h.opened();
     let c = h.connect();
-    let mut bytes = support::request_bytes("POST", &format!("{url}/xhr"), &[], b"");
-    bytes.extend(support::request_bytes("GET", "/echo", &[], b""));
+    let mut bytes = testing::request_bytes("POST", &format!("{url}/xhr"), &[], b"");
+    bytes.extend(testing::request_bytes("GET", "/echo", &[], b""));
     h.send_bytes(c, &bytes);
     h.assert_nothing_unread(c);
     h.app_send(s, "x");
@@ -204,8 +202,8 @@ fn request_pipelined_behind_a_poll_ended_by_a_heartbeat_is_answered() {
     let url = session_url("s");
     h.xhr(&url);
     let c = h.connect();
-    let mut bytes = support::request_bytes("POST", &format!("{url}/xhr"), &[], b"");
-    bytes.extend(support::request_bytes("GET", "/echo", &[], b""));
+    let mut bytes = testing::request_bytes("POST", &format!("{url}/xhr"), &[], b"");
+    bytes.extend(testing::request_bytes("GET", "/echo", &[], b""));
     h.send_bytes(c, &bytes);
     h.advance(secs(25));
     assert_eq!(h.read_response(c).text(), "h\n");
@@ -216,8 +214,8 @@ fn request_pipelined_behind_a_poll_ended_by_a_heartbeat_is_answered() {
 fn request_pipelined_behind_a_stream_is_answered_when_it_ends() {
     let mut h = Harness::with_options(Options::default().response_limit(8));
     let c = h.connect();
-    let mut bytes = support::request_bytes("POST", "/echo/000/s/xhr_streaming", &[], b"");
-    bytes.extend(support::request_bytes("GET", "/echo", &[], b""));
+    let mut bytes = testing::request_bytes("POST", "/echo/000/s/xhr_streaming", &[], b"");
+    bytes.extend(testing::request_bytes("GET", "/echo", &[], b""));
     h.send_bytes(c, &bytes);
     let r = h.read_head(c);
     assert_eq!(r.status, 200);
@@ -236,7 +234,7 @@ fn pipelined_requests_wait_while_their_answers_are_unread() {
     let mut h = Harness::echo();
     let c = h.connect();
     h.stop_reading(c);
-    let one = support::request_bytes("GET", "/echo", &[], b"");
+    let one = testing::request_bytes("GET", "/echo", &[], b"");
     let n = 2000; // about 300 KB of answers, more than the output may hold
     h.send_bytes(c, &one.repeat(n));
     let max = sockjs_core::Limits::default().max_unflushed_bytes + 1024;
@@ -258,7 +256,7 @@ fn requests_pipelined_past_unread_answers_are_bounded() {
     let mut h = Harness::with_limits(Options::default(), limits);
     let c = h.connect();
     h.stop_reading(c);
-    let one = support::request_bytes("GET", "/echo", &[], b"");
+    let one = testing::request_bytes("GET", "/echo", &[], b"");
     while h.closed(c).is_none() {
         h.send_bytes(c, &one);
         assert!(

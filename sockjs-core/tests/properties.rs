@@ -2,40 +2,21 @@
 //! input bytes are split; messages reach the client in order, each once, whatever the
 //! client's reading pattern and the timers do; every opened session is closed exactly once.
 
-mod support;
-
 use std::collections::HashMap;
 
 use proptest::prelude::*;
+use sockjs_core::testing::strategies::{self, ClientOp};
+use sockjs_core::testing::{
+    self, Harness, Receiver, limits, ms, request_bytes, secs, ws_frame, ws_headers,
+};
 use sockjs_core::{ConnectionId, Event, Options};
-use support::{Harness, limits, ms, request_bytes, secs, ws_frame, ws_headers};
-
-/// Cases per property: `PROPTEST_CASES` when set (for long runs), else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Feeds `bytes` to a new connection of a new `/echo` server in pieces of the given sizes
 /// (cycled; all at once if empty); returns what the client received and the events.
 fn run_split(bytes: &[u8], pieces: &[usize]) -> (Vec<u8>, Vec<Event>) {
     let mut h = Harness::echo();
     let c = h.connect();
-    if pieces.is_empty() {
-        h.send_bytes(c, bytes);
-    } else {
-        let mut rest = bytes;
-        for n in pieces.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (now, later) = rest.split_at((*n).min(rest.len()));
-            h.send_bytes(c, now);
-            rest = later;
-        }
-    }
+    h.send_in_pieces(c, bytes, pieces);
     (h.take_unread(c), h.take_events())
 }
 
@@ -104,11 +85,11 @@ fn hixie_script() -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+    #![proptest_config(strategies::config(64))]
 
     #[test]
     fn http_output_is_the_same_however_the_input_is_split(
-        pieces in proptest::collection::vec(1usize..64, 1..20)
+        pieces in strategies::pieces(63, 19)
     ) {
         let script = http_script();
         let whole = run_split(&script, &[]);
@@ -117,7 +98,7 @@ proptest! {
 
     #[test]
     fn websocket_output_is_the_same_however_the_input_is_split(
-        pieces in proptest::collection::vec(1usize..32, 1..20)
+        pieces in strategies::pieces(31, 19)
     ) {
         for script in [websocket_script(), hixie_script()] {
             let whole = run_split(&script, &[]);
@@ -129,7 +110,7 @@ proptest! {
 #[test]
 fn the_split_scripts_do_what_they_say() {
     let (bytes, events) = run_split(&http_script(), &[]);
-    let text = support::lossy(&bytes);
+    let text = testing::lossy(&bytes);
     // The last poll waits (no application echoes), and the greeting behind it too.
     assert_eq!(text.matches("HTTP/1.1 ").count(), 7, "{text}");
     assert!(text.ends_with("\r\n\r\n/**/cb(\"o\");\r\n"), "{text}");
@@ -146,23 +127,14 @@ fn the_split_scripts_do_what_they_say() {
 enum StreamOp {
     /// The application sends a message with this much padding.
     Send(usize),
-    /// Time passes.
-    Advance(u64),
-    /// The client stops reading.
-    Stall,
-    /// The client reads everything again.
-    Resume,
-    /// The client reads this many bytes.
-    Read(usize),
+    /// The client reads, stalls, or lets time pass.
+    Client(ClientOp),
 }
 
 fn stream_op() -> impl Strategy<Value = StreamOp> {
     prop_oneof![
         4 => (0usize..200).prop_map(StreamOp::Send),
-        2 => (0u64..4000).prop_map(StreamOp::Advance),
-        1 => Just(StreamOp::Stall),
-        1 => Just(StreamOp::Resume),
-        1 => (0usize..500).prop_map(StreamOp::Read),
+        6 => strategies::client_op(ms(4000), false).prop_map(StreamOp::Client),
     ]
 }
 
@@ -195,7 +167,7 @@ impl StreamClient {
             }
             if !self.in_body {
                 // Between responses: the next bytes are a head, perhaps only part of one.
-                if support::parse_head(h.unread(self.conn)).is_none() {
+                if testing::parse_head(h.unread(self.conn)).is_none() {
                     return;
                 }
                 h.read_head(self.conn);
@@ -230,7 +202,7 @@ impl StreamClient {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+    #![proptest_config(strategies::config(64))]
 
     #[test]
     fn messages_reach_a_streaming_client_in_order_and_once(
@@ -260,10 +232,7 @@ proptest! {
                         sent.push(text);
                     }
                 }
-                StreamOp::Advance(t) => h.advance(ms(t)),
-                StreamOp::Stall => h.stop_reading(conn),
-                StreamOp::Resume => h.resume_reading(conn),
-                StreamOp::Read(n) => h.client_reads(conn, n),
+                StreamOp::Client(op) => op.apply(&mut h, conn),
             }
             for e in h.take_events() {
                 match e {
@@ -312,7 +281,7 @@ fn session_op() -> impl Strategy<Value = SessionOp> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+    #![proptest_config(strategies::config(64))]
 
     #[test]
     fn every_opened_session_is_closed_exactly_once(
@@ -381,21 +350,11 @@ proptest! {
     }
 }
 
-/// The receiving transports an HTTP client can use for one session.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Xhr,
-    Jsonp,
-    XhrStreaming,
-    EventSource,
-    HtmlFile,
-}
-
 /// Steps of a client mixing transports on one session, and of its application.
 #[derive(Debug, Clone)]
 enum MixOp {
     /// A new receiving request of this kind.
-    Receive(Kind),
+    Receive(Receiver),
     /// The client drops the receiving connection it is reading (an abort), after taking what
     /// had already arrived on it; what was still in flight is lost.
     Abort,
@@ -408,19 +367,9 @@ enum MixOp {
     Advance(u64),
 }
 
-fn kind() -> impl Strategy<Value = Kind> {
-    prop_oneof![
-        Just(Kind::Xhr),
-        Just(Kind::Jsonp),
-        Just(Kind::XhrStreaming),
-        Just(Kind::EventSource),
-        Just(Kind::HtmlFile),
-    ]
-}
-
 fn mix_op() -> impl Strategy<Value = MixOp> {
     prop_oneof![
-        3 => kind().prop_map(MixOp::Receive),
+        3 => strategies::receiver().prop_map(MixOp::Receive),
         1 => Just(MixOp::Abort),
         1 => (0usize..4).prop_map(MixOp::Stall),
         1 => (0usize..4).prop_map(MixOp::Resume),
@@ -432,34 +381,9 @@ fn mix_op() -> impl Strategy<Value = MixOp> {
 /// One receiving request of the mixing client, read as its frames arrive.
 struct Receiving {
     conn: ConnectionId,
-    kind: Kind,
+    kind: Receiver,
     head_read: bool,
     done: bool,
-}
-
-/// The SockJS frame inside one transport-wrapped unit (a chunk or a polling body).
-fn unwrap_frame(kind: Kind, unit: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(unit).expect("UTF-8 on the wire");
-    match kind {
-        Kind::Xhr | Kind::XhrStreaming => text.strip_suffix('\n').map(str::to_string),
-        Kind::EventSource => text
-            .strip_prefix("data: ")
-            .and_then(|t| t.strip_suffix("\r\n\r\n"))
-            .map(|t| {
-                t.replace("%0A", "\n")
-                    .replace("%0D", "\r")
-                    .replace("%00", "\0")
-                    .replace("%25", "%")
-            }),
-        Kind::HtmlFile => text
-            .strip_prefix("<script>\np(")
-            .and_then(|t| t.strip_suffix(");\n</script>\r\n"))
-            .map(|literal| serde_json::from_str(literal).expect("a JS string literal")),
-        Kind::Jsonp => text
-            .strip_prefix("/**/cb(")
-            .and_then(|t| t.strip_suffix(");\r\n"))
-            .map(|literal| serde_json::from_str(literal).expect("a JS string literal")),
-    }
 }
 
 impl Receiving {
@@ -470,20 +394,20 @@ impl Receiving {
             return out;
         }
         if !self.head_read {
-            if support::parse_head(h.unread(self.conn)).is_none() {
+            if testing::parse_head(h.unread(self.conn)).is_none() {
                 return out;
             }
             h.read_head(self.conn);
             self.head_read = true;
         }
         match self.kind {
-            Kind::Xhr | Kind::Jsonp => {
+            Receiver::Xhr | Receiver::Jsonp => {
                 let closed = h.closed(self.conn).is_some();
                 // The head is consumed; the body is the rest of a Content-Length response.
                 let unread = h.unread(self.conn).to_vec();
                 let _ = closed;
                 if let Some(frame) = (!unread.is_empty())
-                    .then(|| unwrap_frame(self.kind, &unread))
+                    .then(|| self.kind.unwrap_frame(&unread))
                     .flatten()
                 {
                     h.take_unread(self.conn);
@@ -497,7 +421,7 @@ impl Receiving {
                         self.done = true;
                         break;
                     }
-                    if let Some(frame) = unwrap_frame(self.kind, &chunk) {
+                    if let Some(frame) = self.kind.unwrap_frame(&chunk) {
                         out.push(frame);
                     }
                 }
@@ -508,7 +432,7 @@ impl Receiving {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+    #![proptest_config(strategies::config(256))]
 
     /// For any mix of polling and streaming receivers, aborts, stalls, timeouts and sends:
     /// every message the application sent reaches the client exactly once and in order, or
@@ -527,13 +451,6 @@ proptest! {
         });
         let mut h = Harness::with_limits(options, l);
         let url = "/echo/000/mix";
-        let path = |k: Kind| match k {
-            Kind::Xhr => ("POST", format!("{url}/xhr")),
-            Kind::Jsonp => ("GET", format!("{url}/jsonp?c=cb")),
-            Kind::XhrStreaming => ("POST", format!("{url}/xhr_streaming")),
-            Kind::EventSource => ("GET", format!("{url}/eventsource")),
-            Kind::HtmlFile => ("GET", format!("{url}/htmlfile?c=cb")),
-        };
         let mut receivers: Vec<Receiving> = Vec::new();
         let mut session = None;
         let mut session_closed = false;
@@ -558,9 +475,7 @@ proptest! {
         for op in ops {
             match op {
                 MixOp::Receive(k) => {
-                    let c = h.connect();
-                    let (method, p) = path(k);
-                    h.request(c, method, &p, &[], b"");
+                    let c = h.open_receiver(k, url);
                     receivers.push(Receiving { conn: c, kind: k, head_read: false, done: false });
                 }
                 MixOp::Abort => {
@@ -628,7 +543,7 @@ proptest! {
             }
             let c = h.connect();
             h.request(c, "POST", &format!("{url}/xhr"), &[], b"");
-            receivers.push(Receiving { conn: c, kind: Kind::Xhr, head_read: false, done: false });
+            receivers.push(Receiving { conn: c, kind: Receiver::Xhr, head_read: false, done: false });
             collect(&mut h, &mut receivers, &mut received);
         }
         in_order_once(&sent, &received, session_closed)?;
@@ -667,28 +582,21 @@ fn in_order_once(sent: &[String], received: &[String], closed: bool) -> Result<(
 /// Steps of a WebSocket client and its application.
 #[derive(Debug, Clone)]
 enum WsOp {
+    /// The application sends a message with this much padding.
     Send(usize),
-    Advance(u64),
-    Stall,
-    Resume,
-    Read(usize),
-    /// The connection is lost.
-    Drop,
+    /// The client reads, stalls, lets time pass or loses the connection.
+    Client(ClientOp),
 }
 
 fn ws_op() -> impl Strategy<Value = WsOp> {
     prop_oneof![
         5 => (0usize..300).prop_map(WsOp::Send),
-        2 => (0u64..15_000).prop_map(WsOp::Advance),
-        1 => Just(WsOp::Stall),
-        1 => Just(WsOp::Resume),
-        2 => (0usize..600).prop_map(WsOp::Read),
-        1 => Just(WsOp::Drop),
+        7 => strategies::client_op(ms(15_000), true).prop_map(WsOp::Client),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+    #![proptest_config(strategies::config(256))]
 
     /// The same over a WebSocket, with pings, pong timeouts, stalls, partial reads and a lost
     /// connection: in order and once, and all of it unless the session was reported closed.
@@ -728,15 +636,12 @@ proptest! {
                         sent.push(text);
                     }
                 }
-                WsOp::Advance(t) => h.advance(ms(t)),
-                WsOp::Stall => h.stop_reading(conn),
-                WsOp::Resume => h.resume_reading(conn),
-                WsOp::Read(n) => h.client_reads(conn, n),
-                WsOp::Drop => {
-                    if h.closed(conn).is_none() {
+                WsOp::Client(op) => {
+                    if op == ClientOp::Drop && h.closed(conn).is_none() {
+                        // What had arrived is read before the connection goes.
                         read(&mut h, &mut received);
-                        h.client_closes(conn);
                     }
+                    op.apply(&mut h, conn);
                 }
             }
             for e in h.take_events() {

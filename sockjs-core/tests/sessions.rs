@@ -2,12 +2,10 @@
 //! closing, the close frame served until the session is forgotten, heartbeats and the
 //! disconnect delay, all on the virtual clock.
 
-mod support;
-
 use std::net::SocketAddr;
 
+use sockjs_core::testing::{After, Harness, ms, secs, session_url};
 use sockjs_core::{CloseReason, Event, Options, RequestInfo};
-use support::{After, Harness, ms, secs, session_url};
 
 /// Starts an `xhr` poll on a new connection and checks it is parked (no answer yet).
 #[track_caller]
@@ -289,7 +287,7 @@ fn app_close_sends_any_code_and_a_json_escaped_reason() {
         );
         assert_eq!(h.xhr(&url), format!("{frame}\n"));
         assert_eq!(
-            h.server.close(h.now, s, 1, ""),
+            h.server.close(h.now(), s, 1, ""),
             Err(sockjs_core::Error::SessionClosed)
         );
     }

@@ -2,10 +2,8 @@
 //! `htmlfile`, `jsonp`, `jsonp_send`, their content types, the JSESSIONID cookie, and the
 //! JSON escaping of messages on the way out.
 
-mod support;
-
 use sockjs_core::Options;
-use support::{Harness, NO_CACHE, session_url};
+use sockjs_core::testing::{Harness, NO_CACHE, session_url};
 
 const JS: &str = "application/javascript; charset=UTF-8";
 

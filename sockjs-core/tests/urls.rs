@@ -1,10 +1,8 @@
 //! The URLs under a prefix that are not sessions: the greeting, 404 and 405 rules, `/info`,
 //! CORS preflights and the iframe page.
 
-mod support;
-
+use sockjs_core::testing::{self, EXPIRES_AT_START, Harness, NO_CACHE, secs};
 use sockjs_core::{Config, Options};
-use support::{EXPIRES_AT_START, Harness, NO_CACHE, secs};
 
 const TEXT: &str = "text/plain; charset=UTF-8";
 const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=UTF-8\r\n\
@@ -542,7 +540,7 @@ fn session_preflight_sets_the_cookie_when_cookie_needed() {
 #[test]
 fn websocket_disabled_makes_both_websocket_urls_404_for_get() {
     let mut h = Harness::with_options(Options::default().websocket(false));
-    let headers = support::ws_headers("13");
+    let headers = testing::ws_headers("13");
     for path in ["/echo/websocket", "/echo/0/0/websocket"] {
         let r = h.fetch("GET", path, &headers, b"");
         assert_eq!(

@@ -2,12 +2,11 @@
 //! frames over WebSocket, pings, heartbeats and closing handshakes, and the raw
 //! `/websocket` endpoint.
 
-mod support;
-
-use sockjs_core::{CloseReason, Event, Options};
-use support::{
-    After, Harness, HixieFrame, SUITE_WS_ACCEPT, WsFrame, limits, ms, secs, ws_frame, ws_headers,
+use sockjs_core::testing::{
+    self, After, Harness, HixieFrame, SUITE_WS_ACCEPT, WsFrame, limits, ms, secs, ws_frame,
+    ws_headers,
 };
+use sockjs_core::{CloseReason, Event, Options};
 
 const WS_URL: &str = "/echo/000/s/websocket";
 
@@ -66,7 +65,7 @@ fn header_tokens_are_matched_case_insensitively_in_lists() {
         ("Upgrade", "WebSocket"),
         ("Connection", "keep-alive, Upgrade"),
         ("Sec-WebSocket-Version", "13"),
-        ("Sec-WebSocket-Key", support::SUITE_WS_KEY),
+        ("Sec-WebSocket-Key", testing::SUITE_WS_KEY),
     ];
     h.request(c, "GET", WS_URL, &headers, b"");
     assert_eq!(h.read_head(c).status, 101);
@@ -102,7 +101,7 @@ fn plain_get_on_a_websocket_url_is_400_upgrade_only() {
         let c = h.connect();
         h.request(c, "GET", path, &[], b"");
         assert_eq!(
-            support::lossy(&h.take_unread(c)),
+            testing::lossy(&h.take_unread(c)),
             error_400("Can \"Upgrade\" only to \"WebSocket\"."),
             "{path}"
         );
@@ -133,7 +132,7 @@ fn upgrade_without_connection_upgrade_is_400() {
         b"",
     );
     assert_eq!(
-        support::lossy(&h.take_unread(c)),
+        testing::lossy(&h.take_unread(c)),
         error_400("\"Connection\" must be \"Upgrade\".")
     );
     assert_eq!(h.closed(c), None);
@@ -165,7 +164,7 @@ fn missing_key_is_400() {
     ];
     h.request(c, "GET", WS_URL, &headers, b"");
     assert_eq!(
-        support::lossy(&h.take_unread(c)),
+        testing::lossy(&h.take_unread(c)),
         error_400("Missing \"Sec-WebSocket-Key\".")
     );
 }
@@ -187,7 +186,7 @@ fn pathological_extensions_header_is_ignored() {
 fn frames_sent_with_the_handshake_are_read() {
     let mut h = Harness::echo();
     let c = h.connect();
-    let mut bytes = support::request_bytes("GET", WS_URL, &ws_headers("13"), b"");
+    let mut bytes = testing::request_bytes("GET", WS_URL, &ws_headers("13"), b"");
     bytes.extend(ws_frame(true, 1, br#"["early"]"#));
     h.send_bytes(c, &bytes);
     assert_eq!(h.read_head(c).status, 101);
@@ -615,7 +614,7 @@ fn hixie76_sends_the_101_before_the_key_bytes_arrive() {
     let c = h.connect();
     h.request(c, "GET", WS_URL, &hixie_headers(), b"");
     assert_eq!(
-        support::lossy(&h.take_unread(c)),
+        testing::lossy(&h.take_unread(c)),
         "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Origin: http://localhost\r\n\
          Sec-WebSocket-Location: ws://test/echo/000/s/websocket\r\n\r\n"
@@ -639,7 +638,7 @@ fn hixie76_key_bytes_with_the_head_and_frames_after_them() {
     let c = h.connect();
     let mut body = b"aaaaaaaa".to_vec();
     body.extend_from_slice(b"\x00[\"x\"]\xff");
-    let mut bytes = support::request_bytes("GET", WS_URL, &hixie_headers(), b"");
+    let mut bytes = testing::request_bytes("GET", WS_URL, &hixie_headers(), b"");
     bytes.extend(body);
     h.send_bytes(c, &bytes);
     assert_eq!(h.read_head(c).status, 101);
@@ -667,7 +666,7 @@ fn hixie76_location_follows_x_forwarded_proto() {
 fn hixie76_heartbeat_has_no_ping_and_close_is_ff_00() {
     let mut h = Harness::echo();
     let c = h.connect();
-    let mut bytes = support::request_bytes("GET", WS_URL, &hixie_headers(), b"");
+    let mut bytes = testing::request_bytes("GET", WS_URL, &hixie_headers(), b"");
     bytes.extend_from_slice(b"aaaaaaaa");
     h.send_bytes(c, &bytes);
     h.read_head(c);
@@ -696,7 +695,7 @@ fn hixie76_broken_json_and_client_close() {
     let mut h = Harness::echo();
     let open_hixie = |h: &mut Harness| {
         let c = h.connect();
-        let mut bytes = support::request_bytes("GET", WS_URL, &hixie_headers(), b"");
+        let mut bytes = testing::request_bytes("GET", WS_URL, &hixie_headers(), b"");
         bytes.extend_from_slice(b"aaaaaaaa");
         h.send_bytes(c, &bytes);
         h.read_head(c);
@@ -741,7 +740,7 @@ fn hixie76_with_bad_keys_is_400() {
     ];
     h.request(c, "GET", WS_URL, &headers, b"");
     assert_eq!(
-        support::lossy(&h.take_unread(c)),
+        testing::lossy(&h.take_unread(c)),
         error_400("Unsupported WebSocket version.")
     );
 }
@@ -810,7 +809,7 @@ fn raw_websocket_app_close_sends_the_code_and_reason() {
 fn raw_websocket_over_hixie76() {
     let mut h = Harness::echo();
     let c = h.connect();
-    let mut bytes = support::request_bytes("GET", "/echo/websocket", &hixie_headers(), b"");
+    let mut bytes = testing::request_bytes("GET", "/echo/websocket", &hixie_headers(), b"");
     bytes.extend_from_slice(b"aaaaaaaa");
     h.send_bytes(c, &bytes);
     h.read_head(c);

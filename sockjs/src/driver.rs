@@ -151,7 +151,7 @@ impl Driver {
                     conn.nudge();
                 }
             } else {
-                self.take_output(&mut state, &mut actions);
+                self.take_output(&mut state, &mut actions, now);
             }
             r
         };
@@ -164,8 +164,28 @@ impl Driver {
 
     /// Under the lock: takes the new output of the connections that have some, to write once
     /// the lock is released.
-    fn take_output(&self, state: &mut CoreState, actions: &mut Actions) {
-        for conn in actions.flush.drain(..) {
+    fn take_output(self: &Arc<Self>, state: &mut CoreState, actions: &mut Actions, now: Instant) {
+        let mut claimed = Vec::new();
+        while !actions.flush.is_empty() {
+            let mut reported = false;
+            for conn in std::mem::take(&mut actions.flush) {
+                if !conn.claim() {
+                    continue;
+                }
+                // What its last writer wrote since this hold's first report is still at the
+                // front of its output: reported now, or it would be written twice.
+                let n = conn.unreported.swap(0, Ordering::SeqCst);
+                if n > 0 {
+                    state.server.handle_written(now, conn.id, n);
+                    reported = true;
+                }
+                claimed.push(conn);
+            }
+            if reported {
+                self.drain(state, actions);
+            }
+        }
+        for conn in claimed {
             let urgent = state.server.awaits_written(conn.id);
             if let Some(batch) = conn.take(state.server.output(conn.id), urgent) {
                 actions.write.push((conn, batch));
@@ -203,7 +223,7 @@ impl Driver {
             if !actions.flush.iter().any(|c| Arc::ptr_eq(c, &conn)) {
                 actions.flush.push(conn);
             }
-            self.take_output(&mut state, &mut actions);
+            self.take_output(&mut state, &mut actions, now);
         }
         for (handler, shared) in actions.spawn.drain(..) {
             self.runtime.spawn(handler(shared, Arc::downgrade(self)));
@@ -352,11 +372,10 @@ impl Driver {
         while let Some(io) = state.server.poll_io() {
             match io {
                 Io::Write(id) => {
+                    // One per connection until its output is taken: no duplicates here.
                     if let Some(conn) = state.conns.get(&id) {
                         conn.dirty.store(true, Ordering::SeqCst);
-                        if !actions.flush.iter().any(|c| Arc::ptr_eq(c, conn)) {
-                            actions.flush.push(conn.clone());
-                        }
+                        actions.flush.push(conn.clone());
                     }
                 }
                 Io::Shutdown(id) => {
@@ -372,7 +391,6 @@ impl Driver {
                         conn.wake.notify();
                     }
                 }
-                _ => {}
             }
         }
         while let Some(e) = state.server.poll_event() {

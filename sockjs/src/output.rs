@@ -102,22 +102,31 @@ impl Conn {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Under the core's lock: becomes the writer and takes a batch of `output` (the core's
-    /// chunks for this connection), unless another writer holds it, the socket is blocked, or
-    /// nothing waits.
-    pub(crate) fn take(&self, output: &[Bytes], urgent: bool) -> Option<Batch> {
-        if output.is_empty() || self.writing.swap(true, Ordering::SeqCst) {
-            return None;
+    /// Under the core's lock: becomes the connection's writer, unless another writer holds it
+    /// (which goes on with what is new, told by `dirty`) or the socket is blocked or gone.
+    pub(crate) fn claim(&self) -> bool {
+        if self.writing.swap(true, Ordering::SeqCst) {
+            return false;
         }
         self.dirty.store(false, Ordering::SeqCst);
-        let mut state = self.state();
+        let state = self.state();
         if state.blocked || state.failed || state.closed {
             drop(state);
             self.writing.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// After [`Conn::claim`], under the same hold of the core's lock: takes a batch of
+    /// `output` (the core's chunks for this connection), or gives the claim up if there is
+    /// none.
+    pub(crate) fn take(&self, output: &[Bytes], urgent: bool) -> Option<Batch> {
+        if output.is_empty() {
+            self.writing.store(false, Ordering::SeqCst);
             return None;
         }
-        let mut chunks = std::mem::take(&mut state.spare);
-        drop(state);
+        let mut chunks = std::mem::take(&mut self.state().spare);
         let n = output.len().min(WRITE_BATCH);
         chunks.extend(output[..n].iter().cloned());
         Some(Batch {

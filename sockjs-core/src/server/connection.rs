@@ -180,6 +180,15 @@ impl Server {
         };
         let was_empty = c.out.is_empty();
         f(c.out.buf());
+        self.announce(id, was_empty);
+    }
+
+    /// After output was appended to `id` (which had none if `was_empty`): an [`Io::Write`]
+    /// unless one is still to be taken up, and the write timeout starts.
+    pub(super) fn announce(&mut self, id: ConnectionId, was_empty: bool) {
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         if c.out.is_empty() {
             return;
         }

@@ -227,7 +227,8 @@ impl Server {
 
     /// Reports that the peer ended its side of the connection (end of stream). What is still
     /// to be written is written; a session receiving on the connection then ends as if the
-    /// connection were lost, since its client cannot send again.
+    /// connection were lost, since its client cannot send again. Calls after the first are
+    /// ignored (an edge-triggered host may read end of stream again).
     pub fn handle_eof(&mut self, now: Instant, conn: ConnectionId) {
         self.tick(now);
         self.connection_eof(now, conn);

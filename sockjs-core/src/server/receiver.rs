@@ -315,34 +315,39 @@ impl Server {
                 let mut wrapped = BytesMut::with_capacity(frame.len() + 32);
                 r.kind.write_frame(&mut wrapped, frame);
                 r.sent += wrapped.len();
-                let (bytes, ended) = match &mut r.body {
+                let was_empty = c.out.is_empty();
+                let out = c.out.buf();
+                let ended = match &mut r.body {
                     ReceiverBody::Polling(head) => {
-                        let mut out = std::mem::take(head);
-                        finish_head(&mut out, BodyFraming::Length(wrapped.len()));
+                        let mut head = std::mem::take(head);
+                        finish_head(&mut head, BodyFraming::Length(wrapped.len()));
+                        out.unsplit(head);
                         out.unsplit(wrapped);
-                        (out, true)
+                        true
                     }
                     ReceiverBody::Chunked => {
-                        let mut out = BytesMut::with_capacity(wrapped.len() + 16);
-                        write_chunk_header(&mut out, wrapped.len());
+                        write_chunk_header(out, wrapped.len());
                         out.unsplit(wrapped);
                         out.put_slice(b"\r\n");
-                        (out, r.sent >= r.limit)
+                        r.sent >= r.limit
                     }
-                    ReceiverBody::CloseDelimited => (wrapped, r.sent >= r.limit),
+                    ReceiverBody::CloseDelimited => {
+                        out.unsplit(wrapped);
+                        r.sent >= r.limit
+                    }
                 };
                 if r.session.is_some() {
                     c.carried = r.session;
                 }
-                (r.session, Some((bytes, ended)))
+                (r.session, Some((was_empty, ended)))
             }
             ConnState::Http
             | ConnState::AwaitingKey3(_)
             | ConnState::Closed
             | ConnState::Lingering { .. } => return false,
         };
-        let ended = ended.map(|(bytes, ended)| {
-            self.write(id, |out| out.unsplit(bytes));
+        let ended = ended.map(|(was_empty, ended)| {
+            self.announce(id, was_empty);
             ended
         });
         match ended {
