@@ -43,9 +43,10 @@
 //! received (on connections whose first bytes were the 101): only well-formed server frames,
 //! and the messages the application sent, in order, none lost between two that arrived,
 //! none twice; all of them if the server closed the session, no output of the connection
-//! was dropped (an aborted close, or `handle_closed` with output waiting) and the peer did
-//! not half-close it (after `handle_eof` the core writes what is on the connection, then
-//! ends the session as lost, dropping what it still queued).
+//! was dropped (an aborted close, or `handle_closed` with output waiting), the peer did not
+//! half-close it (after `handle_eof` the core writes what is on the connection, then ends
+//! the session as lost, dropping what it still queued) and the WebSocket was not failed for
+//! the client's protocol error (a close frame with 1002, 1003, 1007 or 1009).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -630,7 +631,7 @@ impl Harness {
         let head_end = head_end + 4;
         let hixie = out.starts_with(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
         let start = if hixie { head_end + 16 } else { head_end };
-        let frames = ws_read::frames(out.get(start..).unwrap_or_default(), hixie);
+        let frames = ws_read::frames(out.get(start..).unwrap_or_default(), hixie, c.dropped);
         let received: Vec<String> = if s.protocol == "websocket-raw" {
             frames
                 .iter()
@@ -659,9 +660,16 @@ impl Harness {
                     | CloseReason::HeartbeatTimeout
             )
         );
-        // After the peer's half-close the core writes what is on the connection and then
-        // ends the session as lost: messages still queued in the session are not delivered.
-        if flushed && !c.dropped && !c.eof {
+        // A WebSocket failed for the client's protocol error drops what the session still
+        // queued, as does the peer's half-close (the core writes what is on the connection,
+        // then ends the session as lost).
+        let failed = frames.iter().any(|f| {
+            matches!(
+                f,
+                ws_read::ServerFrame::Close(Some(1002 | 1003 | 1007 | 1009))
+            )
+        }) && !matches!(s.closed, Some(CloseReason::Application { code: 1002 | 1003 | 1007 | 1009, .. }));
+        if flushed && !c.dropped && !c.eof && !failed {
             assert_eq!(
                 received, s.sent,
                 "{} closed by the server before delivering",
