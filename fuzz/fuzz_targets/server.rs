@@ -811,9 +811,7 @@ fuzz_target!(|input: &[u8]| {
     let program = decode(input);
     let mut h = Harness::new(program.setup.config());
     let mut framing: Vec<Framing> = Vec::new();
-    let dbg = std::env::var("FUZZ_DEBUG").is_ok();
     for op in &program.ops {
-        if dbg { eprintln!("OP {op:?}"); }
         // Operations on a connection or session pick one among those there are.
         let conn = |h: &mut Harness, framing: &mut Vec<Framing>, n: u8| {
             if h.conns.is_empty() {
@@ -906,7 +904,5 @@ fuzz_target!(|input: &[u8]| {
             Op::Shutdown => h.shutdown(),
         }
     }
-    if dbg { for s in &h.sessions { eprintln!("S {:?} {:?} {:?} sent={}", s.id, s.protocol, s.closed, s.sent.len()); } for c in &h.conns { eprintln!("C {:?} {:?} dropped={} eof={} sent={} pending={} out={:?}", c.id, c.phase, c.dropped, c.eof, c.sent, h.server.output_len(c.id), String::from_utf8_lossy(&c.output)); } }
     h.finish();
-    if dbg { for c in &h.conns { eprintln!("C {:?} {:?} dropped={} eof={} sent={} out={:?}", c.id, c.phase, c.dropped, c.eof, c.sent, String::from_utf8_lossy(&c.output)); } }
 });
