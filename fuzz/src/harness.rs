@@ -141,7 +141,7 @@ pub struct Conn {
     pub heads: usize,
     /// The last two bytes fed, to find head ends across feeds.
     tail: [u8; 2],
-    /// The first [`KEPT_OUTPUT`] bytes written to it: what its client received.
+    /// The first 64 KiB written to it (`KEPT_OUTPUT`): what its client received.
     pub output: Vec<u8>,
     /// Every byte written to it.
     pub sent: usize,
