@@ -5,13 +5,15 @@
 //! committed ones): a configuration with small limits, so every bound gets hit, then
 //! operations: accept a connection; send it a well-formed request from a menu of every
 //! SockJS URL (with chosen session ids, callbacks, bodies, versions, headers and splits),
-//! WebSocket frames, or raw bytes; report bytes written; report it closed; move the virtual
-//! clock (waking at every deadline, or late); and, as the application, send to a session,
-//! send to many, close one, or shut down.
+//! WebSocket frames, or raw bytes; write its output (all of it, or a partial write of `k`
+//! bytes); end its input (`handle_eof`, the peer's half-close); report it closed; move the
+//! virtual clock (waking at every deadline, or late); and, as the application, send to a
+//! session, send to many, close one, or shut down. Output the harness does not write stays
+//! in the core, as it does for a peer that is not reading.
 //!
 //! Every invariant of `sockjs_fuzz::harness` is checked after every operation, and at the
-//! end every connection is closed and the clock run out: every session that opened must
-//! have closed, and nothing may be left.
+//! end every connection's output is written out, every connection closed and the clock run
+//! out: every session that opened must have closed, and nothing may be left.
 //!
 //! The byte code (`u16` little-endian; `blob` is a length byte and that many bytes, cut
 //! short at the end of the input; `str` is a blob read as UTF-8, lossily):
@@ -22,9 +24,11 @@
 //!            max_queued_bytes max_queued_messages max_unflushed max_frame max_message
 //!            max_body max_head                        (one byte each, scaled)
 //! op       = 0 accept | 1 conn req split:blob | 2 conn n frame{n} split:blob
-//!          | 3 conn raw:blob | 4 conn amount:u16 (0: all) | 5 conn (closed)
+//!          | 3 conn raw:blob | 4 conn amount:u16 (write: 0 until no output is left,
+//!            else one write of at most that many bytes) | 5 conn (closed)
 //!          | 6 millis:u16 step | 7 session text:str | 8 n session{n} text:str
-//!          | 9 session code:u16 reason:str | 10 shutdown          (tag taken modulo 11)
+//!          | 9 session code:u16 reason:str | 10 shutdown | 11 conn (eof)
+//!                                                            (tag taken modulo 12)
 //! req      = kind endpoint session-id server-id flags kind-fields
 //!            session-id, server-id: a byte; from 0xf0 up a str follows and is the id
 //!            flags: bit 0 HTTP/1.0, bits 1-2 Connection (-, close, keep-alive),
@@ -140,6 +144,9 @@ enum Op {
         amount: u16,
     },
     Closed {
+        conn: u8,
+    },
+    Eof {
         conn: u8,
     },
     Advance {
@@ -382,7 +389,7 @@ fn decode(input: &[u8]) -> Program {
 }
 
 fn decode_op(r: &mut Reader<'_>) -> Op {
-    match r.u8() % 11 {
+    match r.u8() % 12 {
         0 => Op::Accept,
         1 => {
             let conn = r.u8();
@@ -433,7 +440,8 @@ fn decode_op(r: &mut Reader<'_>) -> Op {
             code: r.u16(),
             reason: r.str(),
         },
-        _ => Op::Shutdown,
+        10 => Op::Shutdown,
+        _ => Op::Eof { conn: r.u8() },
     }
 }
 
@@ -851,11 +859,20 @@ fuzz_target!(|input: &[u8]| {
             }
             Op::Written { conn: n, amount } => {
                 let i = conn(&mut h, &mut framing, *n);
-                h.written(i, usize::from(*amount));
+                match amount {
+                    0 => h.write_all(i),
+                    &k => {
+                        h.write(i, usize::from(k));
+                    }
+                }
             }
             Op::Closed { conn: n } => {
                 let i = conn(&mut h, &mut framing, *n);
                 h.closed(i);
+            }
+            Op::Eof { conn: n } => {
+                let i = conn(&mut h, &mut framing, *n);
+                h.eof(i);
             }
             Op::Advance { millis, step } => {
                 h.advance(Duration::from_millis(u64::from(*millis % 20_000)), *step);

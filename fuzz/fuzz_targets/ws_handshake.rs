@@ -273,6 +273,8 @@ fn check_server(u: &Upgrade) {
     for piece in chunks(&head, &u.head_sizes) {
         h.feed(conn, piece);
     }
+    // The client reads what the server answered.
+    h.write_all(conn);
     let after_head = h.conns[conn].output.len();
 
     // What the request asks for, read the way the server must read it.
@@ -344,6 +346,7 @@ fn check_server(u: &Upgrade) {
                 for piece in chunks(&key3, &u.tail_sizes) {
                     h.feed(conn, piece);
                 }
+                h.write_all(conn);
                 let answer = hixie76::challenge_response(k1, k2, &key3).expect("keys checked");
                 let rest = &h.conns[conn].output[after_head..];
                 assert_eq!(

@@ -125,6 +125,10 @@ ACCEPT = b"\x00"
 SHUTDOWN = b"\x0a"
 
 
+def eof(conn):
+    return bytes([11, conn])
+
+
 def request(conn, kind, fields=b"", endpoint=0, session=0, flags=0, split=b""):
     return bytes([1, conn, kind, endpoint, session, 0, flags]) + fields + blob(split)
 
@@ -138,6 +142,7 @@ def frame(kind, payload, flags=0, mask=b"\x37\xfa\x21\x3d"):
 
 
 def written(conn, amount=0):
+    """The host writes the connection's output: all of it (0), or one write of `amount`."""
     return bytes([4, conn]) + struct.pack("<H", amount)
 
 
@@ -217,3 +222,24 @@ write("server", "pipelined_continue_http10", SETUP + ACCEPT
       + request(0, XHR_SEND, messages_body(["chunked"], chunk=3), session=8, flags=0x40)
       + request(0, XHR_STREAMING, session=9, flags=0x01)
       + ACCEPT + request(1, XHR, session=8, flags=0x02) + advance(9000))
+write("server", "eof_and_partial_writes", SETUP + ACCEPT + ACCEPT + ACCEPT
+      + request(0, WEBSOCKET, bytes([0, 0]), session=10)
+      + send(0, "one") + send(0, "two") + written(0, 7) + written(0, 1) + written(0, 300)
+      + frames(0, [frame(1, blob('["up"]'))]) + eof(0) + written(0)
+      + request(1, XHR_STREAMING, session=11) + written(1, 5) + send(1, "x" * 50) + eof(1)
+      + written(1, 2000) + written(1)
+      + bytes([3, 2]) + blob(b"GET /echo/info HTTP/1.1\r\n\r\nGET /echo HTTP/1.1\r\n")
+      + eof(2) + written(2, 10) + advance(1000) + written(2) + advance(2500))
+# A regression: an htmlfile response whose output waits past max_unflushed_bytes gets its
+# queued messages as one batch once a write brings it under, budgeted by the messages'
+# quoted size; the script string writes each `<` as `\u003c`, six times larger, so the
+# output grows far past max_unflushed_bytes plus one message frame.
+WIDE = bytes([200, 200, 255, 12, 5, 7, 255, 31, 64, 64, 64, 64, 64])
+write("server", "regress_htmlfile_batch_escaping_past_unflushed", WIDE + ACCEPT
+      + request(0, HTMLFILE, bytes([1])) + written(0)
+      + send(0, "<" * 100) * 22 + written(0, 2200))
+# A regression: shutdown with no connection drops the shutdown deadline from the timer queue,
+# so a connection accepted later (answered 503, its output not read) is still open past
+# shutdown_timeout.
+write("server", "regress_shutdown_timeout_lost_when_idle", SETUP + SHUTDOWN
+      + advance(7000) + ACCEPT + advance(3500))

@@ -10,19 +10,24 @@ pub enum ServerFrame {
     Ping,
     /// A pong.
     Pong,
-    /// The closing frame; nothing may follow it.
-    Close,
+    /// The closing frame, with its status code if it has one (never on hixie-76); nothing
+    /// may follow it.
+    Close(Option<u16>),
 }
 
 /// The frames in `bytes`, everything after the 101 response head (and, for hixie-76, after
 /// its 16-byte challenge answer). Panics on anything a server must not send: masked,
-/// fragmented or reserved frames, a frame cut short, bytes after the close.
-pub fn frames(bytes: &[u8], hixie: bool) -> Vec<ServerFrame> {
+/// fragmented or reserved frames, bytes after the close, a frame cut short unless `cut` (the
+/// connection's output was dropped, so the last frame may be incomplete).
+pub fn frames(bytes: &[u8], hixie: bool, cut: bool) -> Vec<ServerFrame> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
+        if cut && !is_complete(rest, hixie) {
+            break;
+        }
         assert!(
-            out.last() != Some(&ServerFrame::Close),
+            !matches!(out.last(), Some(ServerFrame::Close(_))),
             "{} bytes after the close frame",
             rest.len()
         );
@@ -35,6 +40,34 @@ pub fn frames(bytes: &[u8], hixie: bool) -> Vec<ServerFrame> {
         rest = &rest[used..];
     }
     out
+}
+
+/// Whether `b` starts with a whole frame.
+fn is_complete(b: &[u8], hixie: bool) -> bool {
+    if hixie {
+        return match b.first() {
+            Some(0x00) => b.contains(&0xff),
+            _ => b.len() >= 2,
+        };
+    }
+    let Some(&len) = b.get(1) else {
+        return false;
+    };
+    let (len, header) = match len & 0x7f {
+        126 => match b.get(2..4) {
+            Some(n) => (usize::from(u16::from_be_bytes([n[0], n[1]])), 4),
+            None => return false,
+        },
+        127 => match b.get(2..10) {
+            Some(n) => {
+                let n = u64::from_be_bytes(n.try_into().expect("8 bytes"));
+                (usize::try_from(n).unwrap_or(usize::MAX), 10)
+            }
+            None => return false,
+        },
+        n => (usize::from(n), 2),
+    };
+    b.len() - header >= len
 }
 
 fn rfc6455_frame(b: &[u8]) -> (ServerFrame, usize) {
@@ -67,7 +100,7 @@ fn rfc6455_frame(b: &[u8]) -> (ServerFrame, usize) {
     let payload = &b[header..end];
     let frame = match b[0] & 0x0f {
         1 => ServerFrame::Text(payload.to_vec()),
-        8 => ServerFrame::Close,
+        8 => ServerFrame::Close(payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]))),
         9 => ServerFrame::Ping,
         10 => ServerFrame::Pong,
         op => panic!("a server frame with opcode {op}"),
@@ -86,7 +119,7 @@ fn hixie_frame(b: &[u8]) -> (ServerFrame, usize) {
         }
         0xff => {
             assert_eq!(b.get(1), Some(&0x00), "a hixie-76 close frame");
-            (ServerFrame::Close, 2)
+            (ServerFrame::Close(None), 2)
         }
         other => panic!("a hixie-76 frame of type {other:#04x}"),
     }
