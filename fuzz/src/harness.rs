@@ -57,9 +57,9 @@
 //! bytes sent and not reported written, which allowed whole batches of queued messages, is
 //! now the bound on `output_len`, which allows one frame past `max_unflushed_bytes`.
 //!
-//! With the `tolerate-known-bugs` feature, the two checks that open core bugs fail are
-//! loosened (see `WIRE_EXPANSION` and [`Harness::shutdown`]), so fuzzing can go past them;
-//! without it, `seeds/server/regress_*` reproduce them.
+//! `seeds/server/regress_htmlfile_batch_escaping_past_unflushed` and
+//! `regress_shutdown_timeout_lost_when_idle` reproduce the two core bugs these checks found
+//! (both fixed).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -90,15 +90,11 @@ const RESPONSE_MAX: usize = 4096;
 /// (`c[1001,"Server shutting down"]` and the like, with a WebSocket close frame), a polling
 /// response's head written with its frame.
 const SLACK: usize = 2048;
-/// Whether the checks that known core bugs fail are loosened (the `tolerate-known-bugs`
-/// feature), to fuzz past them.
-const TOLERATE_KNOWN_BUGS: bool = cfg!(feature = "tolerate-known-bugs");
 /// How many times `max_unflushed_bytes` the session frames waiting may take: 1, as the core
-/// promises; when tolerating known bugs, 6, the most a transport's escaping expands a frame
-/// (`<` written `\u003c` in an htmlfile or JSONP script string), since the core budgets the
-/// frames it moves by their size before that escaping
-/// (`seeds/server/regress_htmlfile_batch_escaping_past_unflushed`).
-const WIRE_EXPANSION: usize = if TOLERATE_KNOWN_BUGS { 6 } else { 1 };
+/// promises, however a transport's escaping expands a frame (`<` written `\u003c` in an
+/// htmlfile or JSONP script string: the core budgets batches for that,
+/// `seeds/server/regress_htmlfile_batch_escaping_past_unflushed`).
+const WIRE_EXPANSION: usize = 1;
 /// What one timer call may add to waiting output: a heartbeat frame as the wordiest
 /// transport writes it, with a WebSocket ping.
 const PER_TIMER: usize = 128;
@@ -147,6 +143,9 @@ pub struct Conn {
     pub sent: usize,
     /// An `Io::Write` came and its output has not been written out since.
     pub write_pending: bool,
+    /// An `Io::Write` came and `output` has not been called since: the core announces new
+    /// output once per call of `output`.
+    pub announced: bool,
     /// `handle_eof` was called for it.
     pub eof: bool,
     /// Output was dropped: an aborted `Io::Close`, or `handle_closed` with output waiting.
@@ -216,8 +215,6 @@ pub struct Harness {
     shut_down: bool,
     /// When the shutdown timeout ends, until the first `handle_timeout` past it.
     shutdown_deadline: Option<Instant>,
-    /// Connections accepted before `shutdown`.
-    before_shutdown: usize,
     next_port: u16,
     /// The longest frame one message (or one application close) the application caused can
     /// take on the wire, on any transport.
@@ -269,7 +266,6 @@ impl Harness {
             by_session: HashMap::new(),
             shut_down: false,
             shutdown_deadline: None,
-            before_shutdown: 0,
             next_port: 40000,
             largest_frame: 0,
             call: Call::Other,
@@ -306,6 +302,7 @@ impl Harness {
             output: Vec::new(),
             sent: 0,
             write_pending: false,
+            announced: false,
             eof: false,
             dropped: false,
             timer_calls: 0,
@@ -314,6 +311,7 @@ impl Harness {
         let i = self.conns.len() - 1;
         let first = self.server.output(id).first().cloned().unwrap_or_default();
         self.conns[i].refused = first.starts_with(b"HTTP/1.1 503 ");
+        self.conns[i].announced = false;
         self.drain();
         i
     }
@@ -356,6 +354,7 @@ impl Harness {
         let id = self.conns[i].id;
         let waiting = self.server.output_len(id);
         let mut taken = Vec::new();
+        self.conns[i].announced = false;
         for chunk in self.server.output(id) {
             let n = chunk.len().min(max - taken.len());
             taken.extend_from_slice(&chunk[..n]);
@@ -463,15 +462,9 @@ impl Harness {
         if let Some(deadline) = self.shutdown_deadline
             && deadline <= self.now
         {
-            // The core forgets its shutdown deadline once no connection is left, so one
-            // accepted later (and answered 503) may outlive it
+            // Connections accepted after an idle shutdown too
             // (`seeds/server/regress_shutdown_timeout_lost_when_idle`).
-            let checked = if TOLERATE_KNOWN_BUGS {
-                self.before_shutdown
-            } else {
-                self.conns.len()
-            };
-            let left = self.conns[..checked].iter().filter(|c| c.live()).count();
+            let left = self.conns.iter().filter(|c| c.live()).count();
             assert_eq!(
                 left,
                 0,
@@ -570,14 +563,12 @@ impl Harness {
     }
 
     /// Starts a graceful shutdown: every open session must close at once, and the first
-    /// `handle_timeout` past `shutdown_timeout` must find no connection left (with the
-    /// `tolerate-known-bugs` feature, none of those accepted before this call).
+    /// `handle_timeout` past `shutdown_timeout` must find no connection left.
     pub fn shutdown(&mut self) {
         self.begin(Call::Other);
         self.server.shutdown(self.now);
         if !self.shut_down {
             self.shutdown_deadline = Some(self.now + self.limits.shutdown_timeout);
-            self.before_shutdown = self.conns.len();
         }
         self.shut_down = true;
         self.drain();
@@ -721,7 +712,6 @@ impl Harness {
             let id = match io {
                 Io::Write(id) | Io::Shutdown(id) => id,
                 Io::Close { connection, .. } => connection,
-                other => panic!("an Io this harness does not know: {other:?}"),
             };
             let Some(&i) = self.by_conn.get(&id) else {
                 panic!("{io:?} for {id}, which was never accepted");
@@ -741,9 +731,10 @@ impl Harness {
                         "Io::Write for {id} after Io::Shutdown"
                     );
                     assert!(
-                        !c.write_pending,
-                        "a second Io::Write for {id} while its output waits"
+                        !c.announced,
+                        "a second Io::Write for {id} before its output was taken"
                     );
+                    c.announced = true;
                     c.write_pending = true;
                 }
                 Io::Shutdown(_) => {
@@ -760,7 +751,6 @@ impl Harness {
                     c.dropped |= aborted;
                     c.write_pending = false;
                 }
-                _ => unreachable!("refused above"),
             }
         }
         while let Some(e) = self.server.poll_event() {
