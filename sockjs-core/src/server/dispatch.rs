@@ -36,6 +36,8 @@ impl Server {
             // output without bound: the rest waits, buffered (and bounded) in the decoder,
             // until the output drains (`connection_written` resumes).
             if c.out.len() > self.limits.max_unflushed_bytes {
+                // The request under way still has its timeout.
+                self.schedule_connection(id);
                 return;
             }
             match c.decoder.decode() {

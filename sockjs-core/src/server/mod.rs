@@ -32,6 +32,9 @@ use self::connection::{Closing, ConnState, Connection};
 use self::session::{Session, SessionKind};
 use self::timer::{TimerOwner, TimerQueue};
 
+/// Rounds of due timers one `handle_timeout` runs (each round runs what the last one made due).
+const MAX_TIMEOUT_ROUNDS: usize = 16;
+
 /// A source of unpredictable numbers for `/info`'s `entropy` field; the core has no
 /// randomness of its own.
 pub type Entropy = Box<dyn FnMut() -> u32 + Send>;
@@ -254,6 +257,18 @@ impl Server {
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
+        // A deadline that moved earlier than its queued entry is found when the entry is
+        // pruned: run it now too, so that nothing due is left for after this call.
+        for _ in 0..MAX_TIMEOUT_ROUNDS {
+            self.run_due(now);
+            self.finish_call(now);
+            if !self.timers.next().is_some_and(|t| t <= now) {
+                return;
+            }
+        }
+    }
+
+    fn run_due(&mut self, now: Instant) {
         while let Some((at, owner)) = self.timers.pop_due(now) {
             match owner {
                 TimerOwner::Connection(id) => {
@@ -288,7 +303,6 @@ impl Server {
                 }
             }
         }
-        self.finish_call(now);
     }
 
     /// Queues a message for a session's client.
