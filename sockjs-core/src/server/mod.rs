@@ -262,7 +262,7 @@ impl Server {
         for _ in 0..MAX_TIMEOUT_ROUNDS {
             self.run_due(now);
             self.finish_call(now);
-            if !self.timers.next().is_some_and(|t| t <= now) {
+            if self.timers.next().is_none_or(|t| t > now) {
                 return;
             }
         }
