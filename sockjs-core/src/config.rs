@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::ws::deflate::DeflateConfig;
+
 /// The default `sockjs_url`: the sockjs-client 1.x build the iframe page loads.
 pub const DEFAULT_SOCKJS_URL: &str =
     "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
@@ -35,6 +37,21 @@ pub struct Options {
     /// others get 403. `None` (the default, as the protocol's `origins: ["*:*"]` says) allows
     /// every origin.
     pub allowed_origins: Option<Vec<String>>,
+    /// permessage-deflate (RFC 7692) on this endpoint's WebSockets (the SockJS `websocket`
+    /// transport and the raw `/websocket` endpoint, RFC 6455 versions 13, 8 and 7; never
+    /// hixie-76): `Some` accepts a client's offer on these terms, `None` (the default) answers
+    /// every handshake without the extension, byte for byte as without this option.
+    ///
+    /// Cost: with context takeover (the [`DeflateConfig`] default) an idle connection that has
+    /// compressed in both directions holds about 354 KiB of deflate state
+    /// ([`DEFLATER_MEMORY`](crate::ws::deflate::DEFLATER_MEMORY) +
+    /// [`INFLATER_MEMORY`](crate::ws::deflate::INFLATER_MEMORY)); with
+    /// `server_no_context_takeover` and `client_no_context_takeover` it holds none between
+    /// messages, and a broadcast ([`crate::Server::send_many`]) is compressed once for every
+    /// such connection. [`crate::Server::deflate_memory`] counts what all connections hold.
+    /// A compressed message is inflated within [`Limits::max_message_size`]: one that would
+    /// inflate past it closes its connection with 1009 before it is allocated.
+    pub compression: Option<DeflateConfig>,
 }
 
 impl Default for Options {
@@ -48,6 +65,7 @@ impl Default for Options {
             sockjs_url: DEFAULT_SOCKJS_URL.to_string(),
             websocket_ping_timeout: Some(Duration::from_secs(10)),
             allowed_origins: None,
+            compression: None,
         }
     }
 }
@@ -95,6 +113,11 @@ impl Options {
         S: Into<String>,
     {
         self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Sets [`Options::compression`].
+    pub fn compression(mut self, config: Option<DeflateConfig>) -> Self {
+        self.compression = config;
         self
     }
 }

@@ -19,6 +19,8 @@ mod websocket;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -31,6 +33,7 @@ use self::arena::Arena;
 use self::connection::{Closing, ConnState, Connection};
 use self::session::{Session, SessionKind};
 use self::timer::{TimerOwner, TimerQueue};
+use self::websocket::Broadcast;
 
 /// Rounds of due timers one `handle_timeout` runs (each round runs what the last one made due).
 const MAX_TIMEOUT_ROUNDS: usize = 16;
@@ -96,6 +99,13 @@ pub struct Server {
     lingering: usize,
     /// The shutdown's entry in the timer queue, if it is there.
     shutdown_timer: Option<Instant>,
+    /// Heap bytes the permessage-deflate state of every connection holds together: each
+    /// connection adds and takes out its share, and its share leaves with it.
+    deflate_memory: Arc<AtomicUsize>,
+    /// During [`Server::send_many`]: the message, and its compressed frames once made.
+    broadcast: Option<Broadcast>,
+    /// Messages the compressor ran for (a broadcast frame reused counts once).
+    deflate_runs: u64,
 }
 
 struct EndpointState {
@@ -155,6 +165,9 @@ impl Server {
             shutdown_deadline: None,
             lingering: 0,
             shutdown_timer: None,
+            deflate_memory: Arc::default(),
+            broadcast: None,
+            deflate_runs: 0,
         }
     }
 
@@ -196,6 +209,27 @@ impl Server {
     pub fn queued(&self, session: SessionId) -> Option<(usize, usize)> {
         let s = self.sessions.get(session)?;
         s.is_open().then_some((s.queued_bytes, s.queue.len()))
+    }
+
+    /// Heap bytes the permessage-deflate state of all connections holds now, about (the
+    /// codec's [`DEFLATER_MEMORY`](crate::ws::deflate::DEFLATER_MEMORY) and
+    /// [`INFLATER_MEMORY`](crate::ws::deflate::INFLATER_MEMORY) for each compressor and
+    /// decompressor allocated): the figure a server-wide memory budget counts.
+    ///
+    /// A connection with context takeover holds its state from its first compressed message
+    /// in each direction until it closes: about 354 KiB once both directions have compressed.
+    /// Without context takeover the state is allocated for one message and freed after it,
+    /// so it is never held between calls and this counts none of it. Connections that did
+    /// not negotiate compression count nothing.
+    pub fn deflate_memory(&self) -> usize {
+        self.deflate_memory.load(Ordering::Relaxed)
+    }
+
+    /// How many messages the server's compressors have compressed (a broadcast frame
+    /// compressed once and copied to many connections counts once): for tests.
+    #[cfg(feature = "testing")]
+    pub fn deflate_runs(&self) -> u64 {
+        self.deflate_runs
     }
 
     /// Registers a connection the host accepted from `peer`.
@@ -325,8 +359,8 @@ impl Server {
     /// closed or unknown sessions are skipped.
     pub fn send_many(&mut self, now: Instant, sessions: &[SessionId], text: &str) -> usize {
         self.tick(now);
-        let mut quoted: Option<Bytes> = None;
-        let mut raw: Option<Bytes> = None;
+        // The queues and the compressed-frame cache share the message's allocations.
+        self.broadcast = Some(Broadcast::default());
         let mut delivered = 0;
         for &session in sessions {
             let Some(s) = self.sessions.get(session) else {
@@ -335,11 +369,14 @@ impl Server {
             if !s.is_open() {
                 continue;
             }
+            let b = self.broadcast.get_or_insert_with(Broadcast::default);
             let msg = match s.kind {
-                SessionKind::RawWebSocket => raw
+                SessionKind::RawWebSocket => b
+                    .raw
                     .get_or_insert_with(|| Bytes::copy_from_slice(text.as_bytes()))
                     .clone(),
-                _ => quoted
+                _ => b
+                    .quoted
                     .get_or_insert_with(|| crate::frame::quote_message(text))
                     .clone(),
             };
@@ -347,6 +384,8 @@ impl Server {
                 delivered += 1;
             }
         }
+        // Its frames are for this message only.
+        self.broadcast = None;
         self.finish_call(now);
         delivered
     }

@@ -4,6 +4,8 @@
 //! framing.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -16,12 +18,16 @@ use super::session::{Session, SessionKind};
 use crate::frame;
 use crate::http::{BodyFraming, Request, ResponseHead};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
+use crate::ws::deflate::{self, DeflateConfig, DeflateParams, Deflater, Inflater};
 use crate::ws::{self, FrameDecoder, Hixie76Decoder, Incoming, ProtocolError};
 
 /// A connection switched to WebSocket.
 pub(super) struct WsConnection {
     pub(super) session: SessionId,
     decoder: Decoder,
+    /// permessage-deflate, when negotiated: the server's compressor (the inflater is in the
+    /// decoder) and the memory both hold.
+    deflate: Option<Box<WsDeflate>>,
     /// After our close frame: when to stop waiting for the peer's.
     pub(super) close_deadline: Option<Instant>,
 }
@@ -49,6 +55,113 @@ impl Decoder {
     fn is_hixie(&self) -> bool {
         matches!(self, Decoder::Hixie76(_))
     }
+}
+
+/// The permessage-deflate side of one connection that negotiated it.
+struct WsDeflate {
+    deflater: Deflater,
+    params: DeflateParams,
+    /// The endpoint's compression level, which with `params` decides the compressed bytes.
+    level: u32,
+    held: Held,
+}
+
+/// Bytes of deflate state one connection holds, counted in the server's running total
+/// ([`Server::deflate_memory`]) for as long as the connection lives: dropping it (whichever
+/// way the connection state goes) takes its share out.
+struct Held {
+    total: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl Held {
+    fn set(&mut self, bytes: usize) {
+        if bytes > self.bytes {
+            self.total.fetch_add(bytes - self.bytes, Ordering::Relaxed);
+        } else if bytes < self.bytes {
+            self.total.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+        }
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
+/// One message being broadcast by [`Server::send_many`]: its compressed frames, made once
+/// and copied to every connection that compresses alike (no context takeover, same level).
+#[derive(Default)]
+pub(super) struct Broadcast {
+    /// The message as queued for SockJS sessions and for raw ones (the same allocations the
+    /// queues hold, so a batch carrying it is known by pointer).
+    pub(super) quoted: Option<Bytes>,
+    pub(super) raw: Option<Bytes>,
+    /// Compressed frames made so far: (raw, level, frame).
+    frames: Vec<(bool, u32, Bytes)>,
+}
+
+impl Broadcast {
+    fn carries(&self, raw: bool, msg: &Bytes) -> bool {
+        let ours = if raw { &self.raw } else { &self.quoted };
+        ours.as_ref()
+            .is_some_and(|b| b.as_ptr() == msg.as_ptr() && b.len() == msg.len())
+    }
+}
+
+impl WsConnection {
+    /// Brings the server's deflate total up to date with what this connection holds now.
+    fn sync_deflate_memory(&mut self) {
+        let Some(d) = self.deflate.as_deref_mut() else {
+            return;
+        };
+        let inflater = match &self.decoder {
+            Decoder::Rfc6455(decoder) => decoder.inflater().map_or(0, Inflater::memory),
+            Decoder::Hixie76(_) => 0,
+        };
+        d.held.set(d.deflater.memory() + inflater);
+    }
+}
+
+/// Writes one text message of `parts` (`len` bytes together) on a connection that
+/// negotiated permessage-deflate: compressed if it is long enough, reusing the broadcast's
+/// frame when `shared` says the message is the one being broadcast and this connection
+/// compresses each message on its own. Returns whether the compressor ran.
+fn write_deflated(
+    out: &mut BytesMut,
+    d: &mut WsDeflate,
+    parts: &[&[u8]],
+    len: usize,
+    shared: Option<(&mut Broadcast, bool)>,
+) -> bool {
+    if !d.deflater.should_compress(len) {
+        ws::frame::encode_text_header(out, len);
+        for part in parts {
+            out.put_slice(part);
+        }
+        return false;
+    }
+    let shared = shared.filter(|_| d.params.server_no_context_takeover);
+    let Some((broadcast, raw)) = shared else {
+        deflate::encode_compressed_text_parts(out, &mut d.deflater, parts);
+        return true;
+    };
+    let level = d.level;
+    if let Some((_, _, frame)) = broadcast
+        .frames
+        .iter()
+        .find(|(r, l, _)| *r == raw && *l == level)
+    {
+        out.extend_from_slice(frame);
+        return false;
+    }
+    let mut frame = BytesMut::new();
+    deflate::encode_compressed_text_parts(&mut frame, &mut d.deflater, parts);
+    out.extend_from_slice(&frame);
+    broadcast.frames.push((raw, level, frame.freeze()));
+    true
 }
 
 /// A hixie-76 handshake whose 101 has been sent, waiting for the 8 key bytes that follow the
@@ -93,25 +206,39 @@ impl Server {
                 let Some(key) = req.header("sec-websocket-key").filter(|k| !k.is_empty()) else {
                     return self.answer_text(id, ctx, 400, "Missing \"Sec-WebSocket-Key\".");
                 };
+                // Only an acceptable offer is answered; anything else gets the plain 101.
+                let agreement = self.endpoints[ep].options.compression.and_then(|config| {
+                    let offers = req
+                        .headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case(b"sec-websocket-extensions"))
+                        .map(|h| &h.value[..]);
+                    deflate::negotiate(&config, offers).map(|a| (a, config))
+                });
                 let mut out = BytesMut::new();
                 let mut head = ResponseHead::new(&mut out, 101);
                 head.header("Upgrade", "websocket");
                 head.header("Connection", "Upgrade");
                 head.header("Sec-WebSocket-Accept", ws::accept_key(key));
+                if let Some((agreement, _)) = &agreement {
+                    head.header("Sec-WebSocket-Extensions", agreement.response.as_str());
+                }
                 head.finish(BodyFraming::None);
                 self.write(id, |o| o.unsplit(out));
                 let limits = ws::Limits {
                     max_frame_size: self.limits.max_frame_size,
                     max_message_size: self.limits.max_message_size,
                 };
-                self.open_websocket(
-                    now,
-                    id,
-                    ep,
-                    raw,
-                    Decoder::Rfc6455(FrameDecoder::new(limits)),
-                    info,
-                );
+                let (decoder, deflate) = match agreement {
+                    None => (FrameDecoder::new(limits), None),
+                    Some((agreement, config)) => {
+                        let params = agreement.params;
+                        let decoder = FrameDecoder::with_deflate(limits, Inflater::new(&params));
+                        let deflate = self.new_ws_deflate(&params, &config);
+                        (decoder, Some(deflate))
+                    }
+                };
+                self.open_websocket(now, id, ep, raw, Decoder::Rfc6455(decoder), deflate, info);
             }
             Some(_) => {
                 let mut out = BytesMut::new();
@@ -181,8 +308,24 @@ impl Server {
         }
     }
 
+    fn new_ws_deflate(&self, params: &DeflateParams, config: &DeflateConfig) -> Box<WsDeflate> {
+        Box::new(WsDeflate {
+            deflater: Deflater::new(params, config),
+            params: *params,
+            level: config.level,
+            held: Held {
+                total: Arc::clone(&self.deflate_memory),
+                bytes: 0,
+            },
+        })
+    }
+
     /// The handshake is done: the session opens and bytes after the handshake are read as
     /// WebSocket frames.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per handshake kind"
+    )]
     fn open_websocket(
         &mut self,
         now: Instant,
@@ -190,6 +333,7 @@ impl Server {
         ep: usize,
         raw: bool,
         decoder: Decoder,
+        deflate: Option<Box<WsDeflate>>,
         info: RequestInfo,
     ) {
         let kind = if raw {
@@ -208,6 +352,7 @@ impl Server {
         c.state = ConnState::WebSocket(Box::new(WsConnection {
             session: s,
             decoder,
+            deflate,
             close_deadline: None,
         }));
         c.request_started = None;
@@ -248,7 +393,7 @@ impl Server {
             };
             self.write(id, |o| o.put_slice(&answer));
             let decoder = Decoder::Hixie76(Hixie76Decoder::new(self.limits.max_message_size));
-            self.open_websocket(now, id, p.endpoint, p.raw, decoder, p.info);
+            self.open_websocket(now, id, p.endpoint, p.raw, decoder, None, p.info);
             return self.websocket_input(now, id, &data[take..]);
         }
         let ConnState::WebSocket(ws) = &mut c.state else {
@@ -272,6 +417,7 @@ impl Server {
             let closing = ws.close_deadline.is_some();
             let hixie = ws.decoder.is_hixie();
             let item = ws.decoder.next();
+            ws.sync_deflate_memory();
             match item {
                 Ok(None) => return,
                 Ok(Some(_)) if closing && !matches!(item, Ok(Some(Incoming::Close(_)))) => {}
@@ -382,7 +528,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        let ConnState::WebSocket(ws) = &c.state else {
+        let ConnState::WebSocket(ws) = &mut c.state else {
             return;
         };
         let hixie = ws.decoder.is_hixie();
@@ -392,6 +538,44 @@ impl Server {
             .is_some_and(|s| s.kind == SessionKind::RawWebSocket);
         if raw {
             return; // No SockJS framing on the raw endpoint.
+        }
+        if let Some(d) = ws.deflate.as_deref_mut() {
+            let was_empty = c.out.is_empty();
+            let out = c.out.buf();
+            let ran = match f {
+                Frame::Messages(m) => {
+                    let len = frame::array_frame_len(m.iter());
+                    let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * m.len() + 1);
+                    parts.push(b"a[");
+                    for (i, msg) in m.iter().enumerate() {
+                        if i > 0 {
+                            parts.push(b",");
+                        }
+                        parts.push(msg);
+                    }
+                    parts.push(b"]");
+                    let shared = match (self.broadcast.as_mut(), m.front()) {
+                        (Some(b), Some(msg)) if m.len() == 1 && b.carries(false, msg) => {
+                            Some((b, false))
+                        }
+                        _ => None,
+                    };
+                    write_deflated(out, d, &parts, len, shared)
+                }
+                other => {
+                    let bytes: &[u8] = match other {
+                        Frame::Open => frame::OPEN,
+                        Frame::Heartbeat => frame::HEARTBEAT,
+                        Frame::Close(c) => c,
+                        Frame::Messages(_) => unreachable!("handled above"),
+                    };
+                    write_deflated(out, d, &[bytes], bytes.len(), None)
+                }
+            };
+            ws.sync_deflate_memory();
+            self.deflate_runs += u64::from(ran);
+            self.announce(id, was_empty);
+            return;
         }
         self.write(id, |out| match f {
             Frame::Messages(m) => {
@@ -428,6 +612,25 @@ impl Server {
 
     /// Messages on the raw endpoint: each its own text message.
     pub(super) fn websocket_send_raw(&mut self, id: ConnectionId, messages: &VecDeque<Bytes>) {
+        if let Some(c) = self.conns.get_mut(id)
+            && let ConnState::WebSocket(ws) = &mut c.state
+            && let Some(d) = ws.deflate.as_deref_mut()
+        {
+            let was_empty = c.out.is_empty();
+            let out = c.out.buf();
+            let mut ran = 0;
+            for m in messages {
+                let shared = match self.broadcast.as_mut() {
+                    Some(b) if b.carries(true, m) => Some((b, true)),
+                    _ => None,
+                };
+                ran += u64::from(write_deflated(out, d, &[m], m.len(), shared));
+            }
+            ws.sync_deflate_memory();
+            self.deflate_runs += ran;
+            self.announce(id, was_empty);
+            return;
+        }
         let hixie = matches!(
             self.conns.get(id).map(|c| &c.state),
             Some(ConnState::WebSocket(ws)) if ws.decoder.is_hixie()

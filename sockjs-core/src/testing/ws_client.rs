@@ -1,9 +1,13 @@
 //! The WebSocket side of the harness's clients: RFC 6455 frames sent masked and read one at
 //! a time, and hixie-76 frames.
 
+use bytes::BytesMut;
+
 use super::harness::Harness;
+use super::http_client::Response;
 use super::lossy;
 use crate::ConnectionId;
+use crate::ws::deflate::{Deflater, Inflater};
 
 /// The WebSocket key of the SockJS protocol suite's `test_headersSanity`, which
 /// [`ws_headers`] sends.
@@ -100,9 +104,18 @@ pub fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 /// length does not fit a `usize`.
 #[track_caller]
 pub fn parse_ws_frame(buf: &[u8]) -> Option<(WsFrame, usize)> {
+    let (frame, rsv1, used) = parse_frame(buf)?;
+    assert!(!rsv1, "no RSV bits");
+    Some((frame, used))
+}
+
+/// As [`parse_ws_frame`], but RSV1 (permessage-deflate's "compressed") may be set: returns
+/// it too. RSV2 and RSV3 still panic.
+#[track_caller]
+fn parse_frame(buf: &[u8]) -> Option<(WsFrame, bool, usize)> {
     let (&b0, &b1) = (buf.first()?, buf.get(1)?);
     assert_eq!(b1 & 0x80, 0, "a server frame must not be masked");
-    assert_eq!(b0 & 0x70, 0, "no RSV bits");
+    assert_eq!(b0 & 0x30, 0, "no RSV2 or RSV3 bits");
     let (len, at) = match b1 & 0x7f {
         126 => (
             u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
@@ -120,7 +133,7 @@ pub fn parse_ws_frame(buf: &[u8]) -> Option<(WsFrame, usize)> {
         opcode: b0 & 0x0f,
         payload,
     };
-    Some((frame, end))
+    Some((frame, b0 & 0x40 != 0, end))
 }
 
 impl Harness {
@@ -136,6 +149,74 @@ impl Harness {
         let r = self.read_head(conn);
         assert_eq!(r.status, 101, "{}", r.head);
         conn
+    }
+
+    /// Opens an RFC 6455 WebSocket like [`Harness::ws_connect`], offering `extensions` in
+    /// `Sec-WebSocket-Extensions` (for example `permessage-deflate; client_max_window_bits`,
+    /// as browsers offer); returns the connection and the 101, whose
+    /// `Sec-WebSocket-Extensions` says what the server accepted.
+    ///
+    /// # Panics
+    ///
+    /// If the answer is not a 101.
+    #[track_caller]
+    pub fn ws_connect_offering(
+        &mut self,
+        path: &str,
+        extensions: &str,
+    ) -> (ConnectionId, Response) {
+        let conn = self.connect();
+        let mut headers = ws_headers("13");
+        headers.push(("Sec-WebSocket-Extensions", extensions));
+        self.request(conn, "GET", path, &headers, b"");
+        let r = self.read_head(conn);
+        assert_eq!(r.status, 101, "{}", r.head);
+        (conn, r)
+    }
+
+    /// Sends one message compressed with `deflater` (permessage-deflate: RSV1 set, the
+    /// payload raw DEFLATE without its `00 00 ff ff` tail) as one final frame.
+    pub fn ws_send_compressed(
+        &mut self,
+        conn: ConnectionId,
+        deflater: &mut Deflater,
+        opcode: u8,
+        payload: &[u8],
+    ) {
+        let mut compressed = BytesMut::new();
+        assert!(deflater.compress(&[payload], &mut compressed));
+        let bytes = ws_frame(true, 0x40 | opcode, &compressed);
+        self.send_bytes(conn, &bytes);
+    }
+
+    /// Consumes the next complete server frame on a connection that negotiated
+    /// permessage-deflate, inflating it with `inflater` if it is compressed: the frame (its
+    /// payload inflated) and whether it was compressed.
+    ///
+    /// # Panics
+    ///
+    /// As [`parse_ws_frame`] but for RSV1; if a compressed frame does not inflate, is not
+    /// final, or is a control frame.
+    #[track_caller]
+    pub fn ws_read_inflated(
+        &mut self,
+        conn: ConnectionId,
+        inflater: &mut Inflater,
+    ) -> Option<(WsFrame, bool)> {
+        let c = self.client(conn);
+        let (mut frame, compressed, used) = parse_frame(c.unread())?;
+        c.consumed += used;
+        if compressed {
+            assert!(
+                frame.fin && frame.opcode < 8,
+                "a compressed frame: {frame:?}"
+            );
+            frame.payload = match inflater.inflate_message(&frame.payload, usize::MAX - 1) {
+                Ok(inflated) => inflated,
+                Err(e) => panic!("a compressed frame that does not inflate: {e}"),
+            };
+        }
+        Some((frame, compressed))
     }
 
     /// Sends one masked, final frame.
