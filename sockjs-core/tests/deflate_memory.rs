@@ -7,6 +7,7 @@ use std::alloc::System;
 
 use bytes::BytesMut;
 use cap::Cap;
+use sockjs_core::testing::ws_frame;
 use sockjs_core::ws::deflate::{
     DEFLATER_MEMORY, DeflateConfig, Deflater, INFLATER_MEMORY, Inflater, negotiate,
 };
@@ -14,26 +15,6 @@ use sockjs_core::ws::{FrameDecoder, Limits, ProtocolError};
 
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
-
-/// A masked client frame with first byte `first`.
-fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1, 2, 3, 4];
-    let mut out = vec![first];
-    match payload.len() {
-        len @ 0..=125 => out.push(0x80 | len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
-    out
-}
 
 /// What the test runner's other threads may allocate while a figure is measured.
 const NOISE: usize = 4096;
@@ -114,7 +95,7 @@ fn connection_state_and_bomb_peak() {
     let mut bomb = BytesMut::new();
     assert!(deflater.compress(&vec![&zeros[..]; 64], &mut bomb));
     drop(zeros);
-    let input = masked(0xc2, &bomb);
+    let input = ws_frame(true, 0x42, &bomb);
     drop(bomb);
     let limits = Limits {
         max_frame_size: 1 << 20,

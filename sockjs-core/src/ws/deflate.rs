@@ -438,19 +438,51 @@ impl Offer {
 /// Compresses the messages a server sends on one connection (RFC 7692, section 7.2.1).
 ///
 /// Keeps the LZ77 window between messages unless `server_no_context_takeover` was agreed.
+#[derive(Debug)]
 pub struct Deflater {
-    /// Allocated on first use; dropped after each message without context takeover.
-    compress: Option<Compress>,
+    compress: Context<Compress>,
     level: Compression,
-    no_context_takeover: bool,
     min_message_size: usize,
 }
 
-impl std::fmt::Debug for Deflater {
+/// The state of one direction's codec, kept between messages with context takeover:
+/// allocated on first use, dropped after each message without context takeover.
+struct Context<T> {
+    state: Option<T>,
+    no_context_takeover: bool,
+    /// Heap bytes `state` holds while it is there.
+    size: usize,
+}
+
+impl<T> Context<T> {
+    fn new(no_context_takeover: bool, size: usize) -> Self {
+        Context {
+            state: None,
+            no_context_takeover,
+            size,
+        }
+    }
+
+    fn memory(&self) -> usize {
+        if self.state.is_some() { self.size } else { 0 }
+    }
+
+    fn get_or_insert_with(&mut self, make: impl FnOnce() -> T) -> &mut T {
+        self.state.get_or_insert_with(make)
+    }
+
+    /// A message is done: its state goes without context takeover, or when `reset`.
+    fn end_message(&mut self, reset: bool) {
+        if reset || self.no_context_takeover {
+            self.state = None;
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Context<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deflater")
+        f.debug_struct("Context")
             .field("no_context_takeover", &self.no_context_takeover)
-            .field("min_message_size", &self.min_message_size)
             .field("memory", &self.memory())
             .finish_non_exhaustive()
     }
@@ -462,9 +494,8 @@ impl Deflater {
     /// message.
     pub fn new(params: &DeflateParams, config: &DeflateConfig) -> Self {
         Deflater {
-            compress: None,
+            compress: Context::new(params.server_no_context_takeover, DEFLATER_MEMORY),
             level: Compression::new(config.level.min(9)),
-            no_context_takeover: params.server_no_context_takeover,
             min_message_size: config.min_message_size,
         }
     }
@@ -472,11 +503,7 @@ impl Deflater {
     /// Heap bytes the compression state holds now, about: [`DEFLATER_MEMORY`] from the
     /// first message on with context takeover, else 0 between messages.
     pub fn memory(&self) -> usize {
-        if self.compress.is_some() {
-            DEFLATER_MEMORY
-        } else {
-            0
-        }
+        self.compress.memory()
     }
 
     /// Whether a message of `len` bytes should be compressed; shorter ones are sent as
@@ -500,9 +527,7 @@ impl Deflater {
         } else {
             out.truncate(start);
         }
-        if !ok || self.no_context_takeover {
-            self.compress = None;
-        }
+        self.compress.end_message(!ok);
         ok
     }
 
@@ -562,24 +587,13 @@ impl Deflater {
 /// would inflate to gigabytes stop with close code 1009 once the limit is passed, having
 /// allocated about the limit. Keeps the window between messages unless
 /// `client_no_context_takeover` was agreed.
+#[derive(Debug)]
 pub struct Inflater {
-    /// Allocated on first use; dropped after each message without context takeover.
-    decompress: Option<Decompress>,
-    no_context_takeover: bool,
+    decompress: Context<Decompress>,
     /// The current message's DEFLATE stream ended with a final block (BFINAL set, section
     /// 7.2.3.4): later bytes of the message are ignored and the next message starts a new
     /// stream.
     ended: bool,
-}
-
-impl std::fmt::Debug for Inflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inflater")
-            .field("no_context_takeover", &self.no_context_takeover)
-            .field("ended", &self.ended)
-            .field("memory", &self.memory())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Inflater {
@@ -587,8 +601,7 @@ impl Inflater {
     /// nothing until the first compressed message.
     pub fn new(params: &DeflateParams) -> Self {
         Inflater {
-            decompress: None,
-            no_context_takeover: params.client_no_context_takeover,
+            decompress: Context::new(params.client_no_context_takeover, INFLATER_MEMORY),
             ended: false,
         }
     }
@@ -596,11 +609,7 @@ impl Inflater {
     /// Heap bytes the decompression state holds now, about: [`INFLATER_MEMORY`] from the
     /// first compressed message on with context takeover, else 0 between messages.
     pub fn memory(&self) -> usize {
-        if self.decompress.is_some() {
-            INFLATER_MEMORY
-        } else {
-            0
-        }
+        self.decompress.memory()
     }
 
     /// Inflates the next compressed bytes of the current message, appending to `out`
@@ -623,10 +632,8 @@ impl Inflater {
     /// for the next message if the client compresses each on its own (or ended its stream).
     pub fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
         self.run(&TRAILER, out, limit, FlushDecompress::Sync)?;
-        if self.no_context_takeover || self.ended {
-            self.decompress = None;
-            self.ended = false;
-        }
+        self.decompress.end_message(self.ended);
+        self.ended = false;
         Ok(())
     }
 
@@ -744,12 +751,11 @@ fn encode_compressed(out: &mut BytesMut, deflater: &mut Deflater, opcode: u8, pa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::ws_frame;
     use crate::ws::frame::{RSV_BITS, RSV1_CONTINUATION, RSV1_CONTROL};
     use crate::ws::{FrameDecoder, Incoming, Limits};
     use bytes::Bytes;
     use proptest::prelude::*;
-
-    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
     fn answer(config: &DeflateConfig, header: &str) -> Option<String> {
         negotiate(config, [header.as_bytes()]).map(|a| a.response)
@@ -1139,23 +1145,9 @@ mod tests {
         }
     }
 
-    /// A masked client frame with first byte `first`.
+    /// A masked client frame with first byte `first` (FIN, RSV bits, opcode).
     fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![first];
-        match payload.len() {
-            len @ 0..=125 => out.push(0x80 | len as u8),
-            len @ 126..=0xFFFF => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&MASK);
-        out.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
-        out
+        ws_frame(first & 0x80 != 0, first & 0x7f, payload)
     }
 
     fn decoder(params: &DeflateParams, limits: Limits) -> FrameDecoder {
