@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
 use sockjs::{Builder, Options, Session, SessionHandle};
+use sockjs_core::ws::deflate::DeflateConfig;
 
 use crate::{Args, amplify};
 
@@ -18,7 +19,9 @@ pub(crate) async fn serve<B>(
     runtime: &str,
 ) -> std::io::Result<()> {
     let rt = builder.runtime().clone();
-    let base = Options::default().sockjs_url(args.sockjs_url.clone());
+    let base = Options::default()
+        .sockjs_url(args.sockjs_url.clone())
+        .compression(args.compression.then(DeflateConfig::default));
     let everyone: Arc<Mutex<HashSet<SessionHandle>>> = Arc::default();
     let server = builder
         .endpoint("/echo", base.clone().response_limit(4096), echo)

@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
-//!                    [--runtime tokio|async-std|smol]
+//!                    [--runtime tokio|async-std|smol] [--compression]
 //! ```
+//!
+//! `--compression` accepts permessage-deflate on every endpoint's WebSockets, with the core's
+//! default terms (context takeover both ways, messages under 64 bytes left uncompressed,
+//! level 1).
 //!
 //! - `/echo`: echoes every message (response_limit 4096, so streaming responses end often).
 //! - `/disabled_websocket_echo`: the same without WebSockets.
@@ -31,10 +35,11 @@ struct Args {
     port: u16,
     sockjs_url: String,
     runtime: String,
+    compression: bool,
 }
 
 const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
-                     [--runtime tokio|async-std|smol]";
+                     [--runtime tokio|async-std|smol] [--compression]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -42,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         port: 8081,
         sockjs_url: sockjs_core::config::DEFAULT_SOCKJS_URL.into(),
         runtime: "tokio".into(),
+        compression: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +57,10 @@ fn parse_args() -> Result<Args, String> {
         };
         if name == "--help" || name == "-h" {
             return Err(String::new());
+        }
+        if name == "--compression" && inline.is_none() {
+            args.compression = true;
+            continue;
         }
         let value = match inline {
             Some(v) => v,
