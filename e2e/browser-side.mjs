@@ -57,7 +57,7 @@ export async function launchBrowser(executablePath = process.env.CHROMIUM || '/u
 }
 
 // Runs one scenario in a fresh context; never hangs past timeoutMs plus a margin.
-async function runOne(browser, { server, pageOrigin, transport, scenario, timeoutMs }) {
+async function runOne(browser, { server, pageOrigin, transport, scenario, timeoutMs, expectExtensions }) {
   await server.ready();
   const base = server.base();
   const started = Date.now();
@@ -80,7 +80,7 @@ async function runOne(browser, { server, pageOrigin, transport, scenario, timeou
     }
     const work = page.evaluate(
       (opts) => window.sockjsE2E.runScenario(window.SockJS, opts),
-      { base, transport, scenario, timeoutMs }
+      { base, transport, scenario, timeoutMs, expectExtensions }
     );
     const hard = new Promise((resolve) => {
       hardTimer = setTimeout(
@@ -116,11 +116,11 @@ async function runOne(browser, { server, pageOrigin, transport, scenario, timeou
 
 // Runs every (transport, scenario) pair against `server` ({ ready(), base() }), `concurrency`
 // at a time; calls `onResult` for each.
-export async function runBrowserScenarios({ browser, server, pageOrigin, transports, scenarios, timeoutMs, concurrency, onResult }) {
+export async function runBrowserScenarios({ browser, server, pageOrigin, transports, scenarios, timeoutMs, concurrency, expectExtensions, onResult }) {
   const queue = [];
   for (const transport of transports) {
     for (const scenario of scenarios) {
-      queue.push({ server, pageOrigin, transport, scenario, timeoutMs });
+      queue.push({ server, pageOrigin, transport, scenario, timeoutMs, expectExtensions });
     }
   }
   const worker = async () => {

@@ -9,11 +9,14 @@
 //                                            replaced, and HOST PORT SOCKJS_URL are in its env
 //   otherwise                                target/release/sockjs-testserver, built first, once
 //                                            per runtime in E2E_RUNTIMES (default: tokio async-std smol)
+// E2E_COMPRESSION=1 starts the test server with --compression, labels it <runtime>+deflate,
+// checks a raw handshake offering permessage-deflate gets it, and fails a browser scenario
+// whose websocket client did not negotiate it.
 // The same settings can be given as flags: --base-url, --server-cmd, --runtimes, --label,
 // --sides, --transports, --scenarios, --timeout-ms, --concurrency, --page-port.
 // See README.md for every setting.
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, connect } from 'node:net';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -94,6 +97,8 @@ const nodeConcurrency = number('E2E_NODE_CONCURRENCY', 3);
 const startTimeoutMs = number('E2E_START_TIMEOUT_MS', 30000);
 const totalTimeoutMs = number('E2E_TOTAL_TIMEOUT_MS', 20 * 60 * 1000);
 const skipUnavailable = settings.E2E_SKIP_UNAVAILABLE === '1';
+const compression = settings.E2E_COMPRESSION === '1';
+const DEFLATE = 'permessage-deflate';
 
 // ---- what we started, and stopping it ----
 
@@ -385,7 +390,60 @@ function printSummary() {
 
 // ---- the run ----
 
+// A raw RFC 6455 handshake on /echo offering permessage-deflate as Chromium does: resolves to
+// the response head.
+function deflateHandshake(base) {
+  const url = new URL(`${base.replace(/\/+$/, '')}/echo/websocket`);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let head = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no 101 within 5000 ms'));
+    }, 5000);
+    socket.on('connect', () =>
+      socket.write(
+        `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+          `Sec-WebSocket-Extensions: ${DEFLATE}; client_max_window_bits\r\n\r\n`
+      )
+    );
+    socket.on('data', (d) => {
+      head += d.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(head.slice(0, end));
+      }
+    });
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+async function checkDeflateHandshake(target, server) {
+  await server.ready();
+  const t0 = Date.now();
+  const r = { side: 'raw', transport: 'websocket', scenario: 'deflate_handshake', startedAt: t0 };
+  try {
+    const head = await deflateHandshake(server.base());
+    const ext = head.match(/^sec-websocket-extensions:[ \t]*(.*)$/im);
+    r.ok = head.startsWith('HTTP/1.1 101') && ext !== null && ext[1].trim() === DEFLATE;
+    r.detail = `answered ${ext ? JSON.stringify(ext[1].trim()) : 'without Sec-WebSocket-Extensions'}`;
+  } catch (e) {
+    r.ok = false;
+    r.detail = `handshake failed: ${e.message}`;
+  }
+  record(target, { ...r, ms: Date.now() - t0 });
+}
+
 async function runAgainst(target, server, pages, browserHandle) {
+  if (compression) {
+    await checkDeflateHandshake(target, server);
+  }
   if (sides.includes('node') && nodeTransports.length) {
     const t0 = Date.now();
     await runNodeScenarios({ server, transports: nodeTransports, scenarios, timeoutMs, concurrency: nodeConcurrency, onResult: (r) => record(target, r) });
@@ -409,6 +467,7 @@ async function runAgainst(target, server, pages, browserHandle) {
       scenarios,
       timeoutMs,
       concurrency,
+      expectExtensions: compression ? DEFLATE : null,
       onResult: (r) => record(target, r),
     });
     console.log(`[${target}] browser scenarios took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -475,8 +534,11 @@ async function main() {
         }
       }
       targets = runtimes.map((rt) => ({
-        label: rt,
-        command: (port) => [bin, '--host', '127.0.0.1', '--port', String(port), '--sockjs-url', pages.clientUrl, '--runtime', rt],
+        label: compression ? `${rt}+deflate` : rt,
+        command: (port) => [
+          bin, '--host', '127.0.0.1', '--port', String(port), '--sockjs-url', pages.clientUrl, '--runtime', rt,
+          ...(compression ? ['--compression'] : []),
+        ],
       }));
     }
     for (const target of targets) {

@@ -181,6 +181,10 @@
       this.sock.onopen = () => {
         this.opened = true;
         this.used = this.sock.transport;
+        // The extensions the server agreed to, as the native WebSocket under sockjs-client's
+        // websocket transport reports them (null on other transports).
+        const t = this.sock._transport;
+        this.extensions = t && t.ws && typeof t.ws.extensions === 'string' ? t.ws.extensions : null;
         this.poke();
       };
       this.sock.onmessage = (e) => {
@@ -419,7 +423,8 @@
     });
   }
 
-  // Runs one scenario; `opts`: { base, transport, scenario, timeoutMs, connectTimeoutMs, probeWebSocket }.
+  // Runs one scenario; `opts`: { base, transport, scenario, timeoutMs, connectTimeoutMs, probeWebSocket,
+  // expectExtensions } (the last: a prefix every websocket client's negotiated extensions must have).
   async function runScenario(SockJS, opts) {
     const spec = SCENARIOS[opts.scenario];
     if (!spec || !run[opts.scenario]) {
@@ -469,6 +474,17 @@
     }
     clearTimeout(timer);
     result.used = ctx.clients.length ? ctx.clients[0].used : null;
+    if (opts.expectExtensions && result.ok) {
+      // Every client that went over websocket must have negotiated the extension.
+      const ws = ctx.clients.filter((x) => x.used === 'websocket');
+      const wrong = ws.find((x) => !String(x.extensions || '').startsWith(opts.expectExtensions));
+      if (wrong) {
+        result.ok = false;
+        result.detail = 'WebSocket extensions ' + show(wrong.extensions) + ', want ' + opts.expectExtensions;
+      } else if (ws.length) {
+        result.detail = (result.detail ? result.detail + '; ' : '') + 'extensions: ' + ws[0].extensions;
+      }
+    }
     for (const client of ctx.clients) {
       client.close();
     }
