@@ -357,6 +357,15 @@ impl Server {
 
     /// Queues one message for many sessions, encoding it once. Returns how many took it;
     /// closed or unknown sessions are skipped.
+    ///
+    /// With permessage-deflate ([`Options::compression`]): every WebSocket that agreed to
+    /// `server_no_context_takeover` and takes the message at once, in a frame of its own,
+    /// gets the same compressed frame, compressed once for all of them (per compression
+    /// level, and once more for raw `/websocket` sessions, whose frame has no SockJS
+    /// framing). A connection with context takeover compresses the message against its own
+    /// window: one compression per such connection (the CPU `BENCHMARKS.md` measures per
+    /// message), which is what the better ratio costs. A message that waits in a session's
+    /// queue is compressed with the others of its frame when it is moved onto the connection.
     pub fn send_many(&mut self, now: Instant, sessions: &[SessionId], text: &str) -> usize {
         self.tick(now);
         // The queues and the compressed-frame cache share the message's allocations.

@@ -1,7 +1,11 @@
 //! WebSocket connections: the upgrade (RFC 6455 versions 13, 8 and 7, and hixie-76), frames
 //! in and out, pings, and the closing handshake. A SockJS WebSocket session lives exactly as
 //! long as its connection; the raw `/websocket` endpoint carries messages without SockJS
-//! framing.
+//! framing. An endpoint with [`Options::compression`](crate::Options::compression) accepts
+//! a permessage-deflate offer in RFC 6455 handshakes (never hixie-76): the connection then
+//! inflates compressed input within `max_message_size`, compresses text frames of at least
+//! the configured size (control frames never), and counts its deflate state in the server's
+//! total.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -12,6 +12,10 @@
 //!   limit; [`FrameDecoder::with_deflate`](super::FrameDecoder::with_deflate) drives it from
 //!   the RSV1 bit of the frames it decodes.
 //!
+//! The [`Server`](crate::Server) uses all three on the WebSockets of an endpoint whose
+//! [`Options::compression`](crate::Options::compression) is set, and counts the state they
+//! hold in [`Server::deflate_memory`](crate::Server::deflate_memory).
+//!
 //! # Window sizes with this backend
 //!
 //! Compression is raw DEFLATE from a pure-Rust backend that always uses a 32 KiB (15-bit)
