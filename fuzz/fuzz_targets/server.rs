@@ -22,7 +22,10 @@
 //! program  = setup(13 bytes) op*
 //! setup    = heartbeat disconnect response_limit ping_timeout max_sessions max_connections
 //!            max_queued_bytes max_queued_messages max_unflushed max_frame max_message
-//!            max_body max_head                        (one byte each, scaled)
+//!            max_body max_head                        (one byte each, scaled; bit 7 of
+//!            max_head turns permessage-deflate on for /echo, bit 7 of max_body asks for
+//!            no context takeover both ways, bit 7 of max_message for a minimum message
+//!            size of 0)
 //! op       = 0 accept | 1 conn req split:blob | 2 conn n frame{n} split:blob
 //!          | 3 conn raw:blob | 4 conn amount:u16 (write: 0 until no output is left,
 //!            else one write of at most that many bytes) | 5 conn (closed)
@@ -36,7 +39,8 @@
 //!            100-continue, bit 7 trailing slash
 //! kind     = 0 greeting | 1 info | 2 info OPTIONS | 3 iframe bits | 4 xhr | 5 xhr_send body
 //!          | 6 xhr_streaming | 7 eventsource | 8 htmlfile callback | 9 jsonp callback
-//!          | 10 jsonp_send body form | 11 websocket version raw | 12 OPTIONS transport
+//!          | 10 jsonp_send body form | 11 websocket version flags (bit 0 raw, bit 1 offer
+//!            permessage-deflate) | 12 OPTIONS transport
 //!          | 13 PUT transport | 14 unknown path:str             (taken modulo 15)
 //! body     = mode: 0 JSON array of n str, n first | 1 raw blob | 2 none; bit 7: chunked,
 //!            chunk size byte follows the mode
@@ -44,7 +48,8 @@
 //! version  = 0 13 | 1 8 | 2 hixie-76 number1:u32 number2:u32 spaces key3(8 bytes)
 //!          | 3 unsupported | 4 no Upgrade header | 5 no Connection header
 //! frame    = kind flags mask(4 bytes) payload; flags: bit 0 not final, bit 1 unmasked,
-//!            bits 2-4 RSV; kind: 0 SockJS array of n str | 1 text str | 2 binary blob
+//!            bits 2-4 RSV, bit 5 compress the payload (valid DEFLATE, RSV1 set);
+//!            kind: 0 SockJS array of n str | 1 text str | 2 binary blob
 //!          | 3 ping blob | 4 pong blob | 5 close has-payload [code:u16 reason:str]
 //!          | 6 continuation blob | 7 opcode byte blob
 //! ```
@@ -53,6 +58,8 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use sockjs_core::bytes::BytesMut;
+use sockjs_core::ws::deflate::{DeflateConfig, Deflater, negotiate};
 use sockjs_core::{Config, Limits, Options};
 use sockjs_fuzz::client::{BodyFraming, Request, hixie_key, hixie_text, ws_frame};
 use sockjs_fuzz::harness::Harness;
@@ -88,12 +95,20 @@ impl Setup {
             max_body,
             max_head,
         ] = self.0.map(usize::from);
+        let compression = (max_head & 0x80 != 0).then(|| DeflateConfig {
+            server_no_context_takeover: max_body & 0x80 != 0,
+            client_no_context_takeover: max_body & 0x80 != 0,
+            min_message_size: if max_message & 0x80 != 0 { 0 } else { 64 },
+            ..DeflateConfig::default()
+        });
+        let (max_head, max_body, max_message) = (max_head & 0x7f, max_body & 0x7f, max_message & 0x7f);
         let ms = |n: usize, unit: usize| Duration::from_millis((50 + n * unit) as u64);
         let echo = Options::default()
             .heartbeat_delay(ms(heartbeat, 40))
             .disconnect_delay(ms(disconnect, 40))
             .response_limit(response_limit * 32)
-            .websocket_ping_timeout((ping_timeout != 0).then(|| ms(ping_timeout, 40)));
+            .websocket_ping_timeout((ping_timeout != 0).then(|| ms(ping_timeout, 40)))
+            .compression(compression);
         let strict = Options::default()
             .websocket(false)
             .cookie_needed(true)
@@ -213,6 +228,7 @@ enum Kind {
     WebSocket {
         version: WsVersion,
         raw: bool,
+        deflate: bool,
     },
     SessionOptions {
         transport: u8,
@@ -295,6 +311,7 @@ struct Frame {
     kind: FrameKind,
     fin: bool,
     rsv: u8,
+    compress: bool,
     mask: [u8; 4],
     unmasked: bool,
 }
@@ -501,9 +518,11 @@ fn decode_req(r: &mut Reader<'_>) -> Req {
                 4 => WsVersion::NoUpgradeHeader,
                 _ => WsVersion::NoConnectionHeader,
             };
+            let flags = r.u8();
             Kind::WebSocket {
                 version,
-                raw: r.u8() & 1 != 0,
+                raw: flags & 1 != 0,
+                deflate: flags & 2 != 0,
             }
         }
         12 => Kind::SessionOptions { transport: r.u8() },
@@ -577,6 +596,7 @@ fn decode_frame(r: &mut Reader<'_>) -> Frame {
         fin: flags & 1 == 0,
         unmasked: flags & 2 != 0,
         rsv: flags >> 2 & 7,
+        compress: flags & 0x20 != 0,
         mask,
     }
 }
@@ -682,7 +702,11 @@ fn render(r: &Req) -> (Vec<u8>, Option<Framing>) {
             }
             req
         }
-        Kind::WebSocket { version, raw } => {
+        Kind::WebSocket {
+            version,
+            raw,
+            deflate,
+        } => {
             let target = if *raw {
                 format!("{prefix}/websocket")
             } else {
@@ -694,6 +718,12 @@ fn render(r: &Req) -> (Vec<u8>, Option<Framing>) {
             }
             if !matches!(version, WsVersion::NoConnectionHeader) {
                 req = req.header("Connection", "keep-alive, Upgrade");
+            }
+            if *deflate {
+                req = req.header(
+                    "Sec-WebSocket-Extensions",
+                    "permessage-deflate; client_max_window_bits",
+                );
             }
             match version {
                 WsVersion::V13 | WsVersion::NoUpgradeHeader | WsVersion::NoConnectionHeader => {
@@ -804,6 +834,21 @@ fn render_frame(f: &Frame, framing: Framing) -> Vec<u8> {
         FrameKind::Continuation(b) => (0, b.clone()),
         FrameKind::Opcode(op, b) => (*op, b.clone()),
     };
+    if f.compress {
+        // Compressed on its own, as a client without context takeover does: valid whatever
+        // was agreed.
+        let params = negotiate(
+            &DeflateConfig::default(),
+            [&b"permessage-deflate; server_no_context_takeover"[..]],
+        )
+        .expect("a valid offer")
+        .params;
+        let mut deflater = Deflater::new(&params, &DeflateConfig::default());
+        let mut compressed = BytesMut::new();
+        if deflater.compress(&[&payload], &mut compressed) {
+            return ws_frame(opcode, f.fin, f.rsv | 4, mask, &compressed);
+        }
+    }
     ws_frame(opcode, f.fin, f.rsv, mask, &payload)
 }
 

@@ -243,3 +243,27 @@ write("server", "regress_htmlfile_batch_escaping_past_unflushed", WIDE + ACCEPT
 # shutdown_timeout.
 write("server", "regress_shutdown_timeout_lost_when_idle", SETUP + SHUTDOWN
       + advance(7000) + ACCEPT + advance(3500))
+# permessage-deflate on /echo (bit 7 of max_head), with every message compressed (bit 7 of
+# max_message) and context takeover: an offer, compressed frames (flag 0x20) fragmented and
+# between plain ones, replies and a broadcast compressed by the server.
+DEFLATE = SETUP[:10] + bytes([64 | 0x80, 64, 64 | 0x80])
+write("server", "websocket_deflate", DEFLATE + ACCEPT + ACCEPT
+      + request(0, WEBSOCKET, bytes([0, 2]), session=12)
+      + frames(0, [frame(0, strs(["compressed", "too"]), flags=0x20), frame(3, blob("p")),
+                   frame(1, blob('"plain"')), frame(0, strs(["x" * 100]), flags=0x20)],
+               split=b"\x05")
+      + request(1, WEBSOCKET, bytes([0, 2]), session=13)
+      + send(0, "a reply long enough to be worth compressing, and then some more")
+      + send_many([0, 1], "to everyone") + written(0)
+      + frames(0, [frame(5, b"\x01" + struct.pack("<H", 1000) + blob("bye"))]))
+# Without context takeover (bit 7 of max_body) on the raw endpoint, and a hixie-76 offer
+# that is never answered with the extension.
+DEFLATE_LEAN = SETUP[:11] + bytes([64 | 0x80, 64 | 0x80])
+write("server", "websocket_deflate_raw_no_takeover", DEFLATE_LEAN + ACCEPT + ACCEPT
+      + request(0, WEBSOCKET, bytes([0, 3]))
+      + frames(0, [frame(1, blob("raw text, compressed by the client " * 3), flags=0x20),
+                   frame(1, blob(b"\xff\xff"), flags=0x10)])
+      + request(1, WEBSOCKET, bytes([2]) + struct.pack("<II", 155712099, 173347027)
+                + bytes([3]) + b"Tm[K T2u" + bytes([2]))
+      + send_many([0, 1], "raw broadcast text that is long enough to be compressed")
+      + written(0) + advance(1500))

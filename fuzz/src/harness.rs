@@ -630,7 +630,16 @@ impl Harness {
         let head_end = head_end + 4;
         let hixie = out.starts_with(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
         let start = if hixie { head_end + 16 } else { head_end };
-        let frames = ws_read::frames(out.get(start..).unwrap_or_default(), hixie, c.dropped);
+        let deflate = !hixie
+            && String::from_utf8_lossy(&out[..head_end])
+                .to_ascii_lowercase()
+                .contains("\r\nsec-websocket-extensions: permessage-deflate");
+        let frames = ws_read::frames(
+            out.get(start..).unwrap_or_default(),
+            hixie,
+            c.dropped,
+            deflate,
+        );
         let received: Vec<String> = if s.protocol == "websocket-raw" {
             frames
                 .iter()

@@ -1,6 +1,8 @@
 //! Reading what a server sent on a WebSocket connection, as a client would, to check that
 //! the application's messages arrive whole, in order, once.
 
+use sockjs_core::ws::deflate::{DeflateConfig, Inflater, negotiate};
+
 /// One frame a server sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerFrame {
@@ -18,9 +20,18 @@ pub enum ServerFrame {
 /// The frames in `bytes`, everything after the 101 response head (and, for hixie-76, after
 /// its 16-byte challenge answer). Panics on anything a server must not send: masked,
 /// fragmented or reserved frames, bytes after the close, a frame cut short unless `cut` (the
-/// connection's output was dropped, so the last frame may be incomplete).
-pub fn frames(bytes: &[u8], hixie: bool, cut: bool) -> Vec<ServerFrame> {
+/// connection's output was dropped, so the last frame may be incomplete). With `deflate`
+/// (the 101 agreed to permessage-deflate) a text frame may have RSV1 set: it is inflated,
+/// and must inflate.
+pub fn frames(bytes: &[u8], hixie: bool, cut: bool, deflate: bool) -> Vec<ServerFrame> {
     let mut out = Vec::new();
+    let mut inflater = deflate.then(|| {
+        // Keeping the window is right whether or not the server resets its own.
+        let params = negotiate(&DeflateConfig::default(), [&b"permessage-deflate"[..]])
+            .expect("the plain offer is accepted")
+            .params;
+        Inflater::new(&params)
+    });
     let mut rest = bytes;
     while !rest.is_empty() {
         if cut && !is_complete(rest, hixie) {
@@ -34,7 +45,7 @@ pub fn frames(bytes: &[u8], hixie: bool, cut: bool) -> Vec<ServerFrame> {
         let (frame, used) = if hixie {
             hixie_frame(rest)
         } else {
-            rfc6455_frame(rest)
+            rfc6455_frame(rest, inflater.as_mut())
         };
         out.push(frame);
         rest = &rest[used..];
@@ -70,12 +81,13 @@ fn is_complete(b: &[u8], hixie: bool) -> bool {
     b.len() - header >= len
 }
 
-fn rfc6455_frame(b: &[u8]) -> (ServerFrame, usize) {
+fn rfc6455_frame(b: &[u8], inflater: Option<&mut Inflater>) -> (ServerFrame, usize) {
     assert!(b.len() >= 2, "a frame header cut short: {b:?}");
+    let compressed = inflater.is_some() && b[0] & 0x40 != 0;
     assert_eq!(
-        b[0] & 0xf0,
-        0x80,
-        "a server frame not final, or with RSV bits: {:#04x}",
+        b[0] & if compressed { 0xbf } else { 0xf0 },
+        0x80 | if compressed { 1 } else { 0 },
+        "a server frame not final, or with RSV bits (or a compressed one not text): {:#04x}",
         b[0]
     );
     assert_eq!(b[1] & 0x80, 0, "a masked server frame");
@@ -97,7 +109,14 @@ fn rfc6455_frame(b: &[u8]) -> (ServerFrame, usize) {
         "a frame of {len} bytes cut short at {}",
         b.len() - header
     );
-    let payload = &b[header..end];
+    let inflated;
+    let mut payload = &b[header..end];
+    if compressed && let Some(inflater) = inflater {
+        inflated = inflater
+            .inflate_message(payload, usize::MAX - 1)
+            .expect("a compressed server frame inflates");
+        payload = &inflated;
+    }
     let frame = match b[0] & 0x0f {
         1 => ServerFrame::Text(payload.to_vec()),
         8 => ServerFrame::Close(payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]))),
