@@ -168,6 +168,16 @@ fn write_deflated(
     true
 }
 
+/// The bytes of a SockJS frame other than `a[...]`.
+fn fixed_frame<'a>(f: &Frame<'a>) -> &'a [u8] {
+    match f {
+        Frame::Open => frame::OPEN,
+        Frame::Heartbeat => frame::HEARTBEAT,
+        Frame::Close(c) => c,
+        Frame::Messages(_) => unreachable!("messages are framed as a[...]"),
+    }
+}
+
 /// A hixie-76 handshake whose 101 has been sent, waiting for the 8 key bytes that follow the
 /// request head (sent before them, as proxies that hold the body back require).
 pub(super) struct PendingHixie {
@@ -567,12 +577,7 @@ impl Server {
                     write_deflated(out, d, &parts, len, shared)
                 }
                 other => {
-                    let bytes: &[u8] = match other {
-                        Frame::Open => frame::OPEN,
-                        Frame::Heartbeat => frame::HEARTBEAT,
-                        Frame::Close(c) => c,
-                        Frame::Messages(_) => unreachable!("handled above"),
-                    };
+                    let bytes = fixed_frame(other);
                     write_deflated(out, d, &[bytes], bytes.len(), None)
                 }
             };
@@ -596,12 +601,7 @@ impl Server {
                 }
             }
             other => {
-                let bytes: &[u8] = match other {
-                    Frame::Open => frame::OPEN,
-                    Frame::Heartbeat => frame::HEARTBEAT,
-                    Frame::Close(c) => c,
-                    Frame::Messages(_) => unreachable!("handled above"),
-                };
+                let bytes = fixed_frame(other);
                 if hixie {
                     out.put_u8(0x00);
                     out.put_slice(bytes);
