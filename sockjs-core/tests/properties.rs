@@ -14,7 +14,12 @@ use sockjs_core::{ConnectionId, Event, Options};
 /// Feeds `bytes` to a new connection of a new `/echo` server in pieces of the given sizes
 /// (cycled; all at once if empty); returns what the client received and the events.
 fn run_split(bytes: &[u8], pieces: &[usize]) -> (Vec<u8>, Vec<Event>) {
-    let mut h = Harness::echo();
+    run_split_on(Options::default(), bytes, pieces)
+}
+
+/// As [`run_split`], with the `/echo` endpoint's `options`.
+fn run_split_on(options: Options, bytes: &[u8], pieces: &[usize]) -> (Vec<u8>, Vec<Event>) {
+    let mut h = Harness::with_options(options);
     let c = h.connect();
     h.send_in_pieces(c, bytes, pieces);
     (h.take_unread(c), h.take_events())
@@ -72,6 +77,36 @@ fn websocket_script() -> Vec<u8> {
     b
 }
 
+/// An upgrade offering permessage-deflate, then compressed messages (one fragmented, with a
+/// ping between its fragments), a plain one, and a close.
+fn deflate_script() -> Vec<u8> {
+    use sockjs_core::ws::deflate::{DeflateConfig, Deflater, negotiate};
+    let mut headers = ws_headers("13");
+    headers.push((
+        "Sec-WebSocket-Extensions",
+        "permessage-deflate; client_max_window_bits",
+    ));
+    let mut b = request_bytes("GET", "/echo/000/d/websocket", &headers, b"");
+    let params = negotiate(&DeflateConfig::default(), [&b"permessage-deflate"[..]])
+        .expect("accepted")
+        .params;
+    let mut deflater = Deflater::new(&params, &DeflateConfig::default());
+    let mut compress = |text: &str| {
+        let mut out = sockjs_core::bytes::BytesMut::new();
+        assert!(deflater.compress(&[text.as_bytes()], &mut out));
+        out.to_vec()
+    };
+    b.extend(ws_frame(true, 0x41, &compress(r#"["a","a","a"]"#)));
+    let long = compress(&format!("[\"{}\"]", "x\u{e9}".repeat(100)));
+    b.extend(ws_frame(false, 0x41, &long[..long.len() / 2]));
+    b.extend(ws_frame(true, 9, b"ping"));
+    b.extend(ws_frame(true, 0, &long[long.len() / 2..]));
+    b.extend(ws_frame(true, 1, br#"["plain"]"#));
+    b.extend(ws_frame(true, 0x41, &compress(r#"["a","a","a"]"#)));
+    b.extend(ws_frame(true, 8, &1000u16.to_be_bytes()));
+    b
+}
+
 fn hixie_script() -> Vec<u8> {
     let headers = [
         ("Connection", "Upgrade"),
@@ -105,6 +140,36 @@ proptest! {
             prop_assert_eq!(run_split(&script, &pieces), whole);
         }
     }
+
+    #[test]
+    fn compressed_websocket_output_is_the_same_however_the_input_is_split(
+        pieces in strategies::pieces(31, 19)
+    ) {
+        let options = Options::default()
+            .compression(Some(sockjs_core::ws::deflate::DeflateConfig::default()));
+        let script = deflate_script();
+        let whole = run_split_on(options.clone(), &script, &[]);
+        prop_assert_eq!(run_split_on(options, &script, &pieces), whole);
+    }
+}
+
+#[test]
+fn the_deflate_script_does_what_it_says() {
+    let options =
+        Options::default().compression(Some(sockjs_core::ws::deflate::DeflateConfig::default()));
+    let (out, events) = run_split_on(options, &deflate_script(), &[]);
+    let texts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let long = "x\u{e9}".repeat(100);
+    assert_eq!(texts, ["a", "a", "a", &long, "plain", "a", "a", "a"]);
+    assert!(matches!(events.last(), Some(Event::Closed { .. })));
+    let head = testing::lossy(&out);
+    assert!(head.contains("\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
 }
 
 #[test]
