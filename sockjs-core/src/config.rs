@@ -175,6 +175,93 @@ impl Default for Limits {
     }
 }
 
+/// A limit named by [`Limits::set`], or a value it could not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitError {
+    /// No field of [`Limits`] has this name.
+    UnknownName(String),
+    /// The value is not a non-negative decimal integer (bytes, a count, or milliseconds).
+    BadValue {
+        /// The limit.
+        name: String,
+        /// The value given.
+        value: String,
+    },
+}
+
+impl std::fmt::Display for LimitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitError::UnknownName(name) => write!(
+                f,
+                "unknown limit {name:?} (known: {})",
+                Limits::NAMES.join(", ")
+            ),
+            LimitError::BadValue { name, value } => write!(
+                f,
+                "bad value {value:?} for {name}: a non-negative integer (bytes, a count, or milliseconds)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LimitError {}
+
+impl Limits {
+    /// The name of every field, as [`Limits::set`] takes them.
+    pub const NAMES: &'static [&'static str] = &[
+        "max_head_size",
+        "max_headers",
+        "max_body_size",
+        "max_frame_size",
+        "max_message_size",
+        "max_queued_bytes",
+        "max_queued_messages",
+        "max_sessions",
+        "max_connections",
+        "max_unflushed_bytes",
+        "request_timeout",
+        "keep_alive_timeout",
+        "write_timeout",
+        "close_timeout",
+        "linger_timeout",
+        "shutdown_timeout",
+    ];
+
+    /// Sets the field called `name` from text, for configuration files and command lines:
+    /// sizes in bytes, counts as numbers, durations in milliseconds. `max_headers` is held to
+    /// at most 256 when the server starts, as its documentation says.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), LimitError> {
+        let bad = || LimitError::BadValue {
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        let number: u64 = value.trim().parse().map_err(|_| bad())?;
+        let size = || usize::try_from(number).map_err(|_| bad());
+        let millis = Duration::from_millis(number);
+        match name {
+            "max_head_size" => self.max_head_size = size()?,
+            "max_headers" => self.max_headers = size()?,
+            "max_body_size" => self.max_body_size = size()?,
+            "max_frame_size" => self.max_frame_size = size()?,
+            "max_message_size" => self.max_message_size = size()?,
+            "max_queued_bytes" => self.max_queued_bytes = size()?,
+            "max_queued_messages" => self.max_queued_messages = size()?,
+            "max_sessions" => self.max_sessions = size()?,
+            "max_connections" => self.max_connections = size()?,
+            "max_unflushed_bytes" => self.max_unflushed_bytes = size()?,
+            "request_timeout" => self.request_timeout = millis,
+            "keep_alive_timeout" => self.keep_alive_timeout = millis,
+            "write_timeout" => self.write_timeout = millis,
+            "close_timeout" => self.close_timeout = millis,
+            "linger_timeout" => self.linger_timeout = millis,
+            "shutdown_timeout" => self.shutdown_timeout = millis,
+            _ => return Err(LimitError::UnknownName(name.to_string())),
+        }
+        Ok(())
+    }
+}
+
 /// One SockJS endpoint: a path prefix and its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -211,5 +298,68 @@ impl Config {
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Field names as `Debug` prints them, so a field added without a name in
+    /// [`Limits::NAMES`] and [`Limits::set`] fails here.
+    fn field_names() -> Vec<String> {
+        let debug = format!("{:?}", Limits::default());
+        let inner = debug
+            .strip_prefix("Limits { ")
+            .and_then(|s| s.strip_suffix(" }"))
+            .expect("Limits debug form");
+        inner
+            .split(", ")
+            .filter_map(|field| field.split_once(": ").map(|(n, _)| n.to_string()))
+            .filter(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect()
+    }
+
+    #[test]
+    fn every_field_is_named_and_settable() {
+        let fields = field_names();
+        assert_eq!(fields, Limits::NAMES, "Limits::NAMES lags the struct");
+        for (i, name) in Limits::NAMES.iter().enumerate() {
+            let mut limits = Limits::default();
+            let value = 1000 + i as u64;
+            limits.set(name, &value.to_string()).unwrap();
+            assert_ne!(limits, Limits::default(), "{name} did not change");
+            let debug = format!("{limits:?}");
+            let shown = if name.ends_with("_timeout") {
+                format!("{name}: {:?}", Duration::from_millis(value))
+            } else {
+                format!("{name}: {value}")
+            };
+            assert!(debug.contains(&shown), "{name}: {debug}");
+        }
+    }
+
+    #[test]
+    fn bad_names_and_values_are_refused() {
+        let mut limits = Limits::default();
+        assert_eq!(
+            limits.set("max_sessoins", "5"),
+            Err(LimitError::UnknownName("max_sessoins".into()))
+        );
+        for value in ["", "-1", "1.5", "1k", "18446744073709551616"] {
+            assert_eq!(
+                limits.set("max_sessions", value),
+                Err(LimitError::BadValue {
+                    name: "max_sessions".into(),
+                    value: value.into()
+                }),
+                "{value:?}"
+            );
+        }
+        assert_eq!(limits, Limits::default());
+        limits.set("write_timeout", "250").unwrap();
+        assert_eq!(limits.write_timeout, Duration::from_millis(250));
+        limits.set("max_connections", " 7 ").unwrap();
+        assert_eq!(limits.max_connections, 7);
     }
 }

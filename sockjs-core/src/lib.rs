@@ -55,7 +55,7 @@ pub mod transport;
 pub mod ws;
 
 pub use bytes;
-pub use config::{Config, Endpoint, Limits, Options};
+pub use config::{Config, Endpoint, LimitError, Limits, Options};
 pub use io::{CloseReason, ConnectionId, Error, Event, Io, RequestInfo, SessionId};
 pub use server::{Entropy, Server};
 

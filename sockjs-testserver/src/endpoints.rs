@@ -20,6 +20,10 @@ pub(crate) async fn serve<B>(
     let rt = builder.runtime().clone();
     let base = Options::default().sockjs_url(args.sockjs_url.clone());
     let everyone: Arc<Mutex<HashSet<SessionHandle>>> = Arc::default();
+    let mut builder = builder.limits(args.limits.clone());
+    if let Some(bytes) = args.max_inbound_bytes {
+        builder = builder.max_inbound_bytes(bytes);
+    }
     let server = builder
         .endpoint("/echo", base.clone().response_limit(4096), echo)
         .endpoint(

@@ -226,6 +226,53 @@ fn oversized_heads_bodies_and_frames(rt: &str) {
     still_serving(&s);
 }
 
+/// `--limit` reaches the server: each limit set on the command line is the one enforced.
+fn limits_from_the_command_line(rt: &str) {
+    let s = TestServer::start_with(
+        rt,
+        &[
+            "--limit",
+            "max_sessions=1",
+            "--limit=max_body_size=64",
+            "--limit",
+            "max_headers=4",
+        ],
+    );
+    let first = sid();
+    let r = exchange(s.addr, "POST", &format!("/echo/000/{first}/xhr"), &[], b"");
+    assert_eq!((r.status, r.text()), (200, "o\n".to_string()));
+    let r = exchange(
+        s.addr,
+        "POST",
+        &format!("/echo/000/{}/xhr", sid()),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 503, "a second session past max_sessions=1");
+    let send = format!("/echo/000/{first}/xhr_send");
+    let r = exchange(
+        s.addr,
+        "POST",
+        &send,
+        &[],
+        format!("[\"{}\"]", "a".repeat(70)).as_bytes(),
+    );
+    assert_eq!(r.status, 413, "a body past max_body_size=64");
+    let r = exchange(s.addr, "POST", &send, &[], b"[\"fits\"]");
+    assert_eq!(r.status, 204);
+    let r = exchange(s.addr, "POST", &format!("/echo/000/{first}/xhr"), &[], b"");
+    assert_eq!(r.text(), "a[\"fits\"]\n");
+    let many = [
+        ("X-A", "1"),
+        ("X-B", "2"),
+        ("X-C", "3"),
+        ("X-D", "4"),
+        ("X-E", "5"),
+    ];
+    let r = exchange(s.addr, "GET", "/echo/info", &many, b"");
+    assert_eq!(r.status, 431, "more headers than max_headers=4");
+}
+
 fn a_client_that_stops_reading_is_cut_off(rt: &str) {
     let s = TestServer::start(rt);
     // Ask for 256 KiB answers over a WebSocket and never read them: the session's queue
@@ -304,6 +351,7 @@ macro_rules! hostile {
             #[test] fn oversized_heads_bodies_and_frames() { super::oversized_heads_bodies_and_frames($name) }
             #[test] fn a_client_that_stops_reading_is_cut_off() { super::a_client_that_stops_reading_is_cut_off($name) }
             #[test] fn slow_headers_do_not_block_others() { super::slow_headers_do_not_block_others($name) }
+            #[test] fn limits_from_the_command_line() { super::limits_from_the_command_line($name) }
         }
     )*};
     // A host serving only some of the test server's endpoints: the tests listed.

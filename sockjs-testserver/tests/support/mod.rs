@@ -26,10 +26,16 @@ impl TestServer {
         if runtime == "event_loop" {
             return TestServer::start_example();
         }
+        TestServer::start_with(runtime, &[])
+    }
+
+    /// The test server on `runtime` with more command-line arguments.
+    pub fn start_with(runtime: &str, args: &[&str]) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"));
         command
             .args(["--host", "127.0.0.1", "--port", "0", "--runtime", runtime])
-            .args(["--sockjs-url", SOCKJS_URL]);
+            .args(["--sockjs-url", SOCKJS_URL])
+            .args(args);
         TestServer::spawn(command)
     }
 
