@@ -126,6 +126,14 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Connections served at once; one more is answered 503 and closed. Default 100 000.
     pub max_connections: usize,
+    /// Connections served at once from one IP address (lingering ones included); one more
+    /// is answered 503 `Too many connections from this address` and closed. Default: no
+    /// limit (`usize::MAX`), since many clients may share one address behind NAT or a proxy;
+    /// a server facing clients directly should set one.
+    pub max_connections_per_peer: usize,
+    /// Sessions alive at once opened from one IP address; a request for one more is answered
+    /// 503 `Too many sessions from this address`. Default: no limit (`usize::MAX`).
+    pub max_sessions_per_peer: usize,
     /// Bytes waiting to be written to a connection (its [`crate::Server::output`]) above
     /// which no more queued messages are moved onto it; messages are moved in frames that keep
     /// it within this, except that a single larger message goes in a frame of its own. Above
@@ -164,6 +172,8 @@ impl Default for Limits {
             max_queued_messages: 65_536,
             max_sessions: 100_000,
             max_connections: 100_000,
+            max_connections_per_peer: usize::MAX,
+            max_sessions_per_peer: usize::MAX,
             max_unflushed_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(15),
             keep_alive_timeout: Duration::from_secs(60),
@@ -219,6 +229,8 @@ impl Limits {
         "max_queued_messages",
         "max_sessions",
         "max_connections",
+        "max_connections_per_peer",
+        "max_sessions_per_peer",
         "max_unflushed_bytes",
         "request_timeout",
         "keep_alive_timeout",
@@ -249,6 +261,8 @@ impl Limits {
             "max_queued_messages" => self.max_queued_messages = size()?,
             "max_sessions" => self.max_sessions = size()?,
             "max_connections" => self.max_connections = size()?,
+            "max_connections_per_peer" => self.max_connections_per_peer = size()?,
+            "max_sessions_per_peer" => self.max_sessions_per_peer = size()?,
             "max_unflushed_bytes" => self.max_unflushed_bytes = size()?,
             "request_timeout" => self.request_timeout = millis,
             "keep_alive_timeout" => self.keep_alive_timeout = millis,

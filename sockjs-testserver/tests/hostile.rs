@@ -273,6 +273,60 @@ fn limits_from_the_command_line(rt: &str) {
     assert_eq!(r.status, 431, "more headers than max_headers=4");
 }
 
+/// Per-address limits refuse one address past its share and serve every other one.
+fn per_peer_limits(rt: &str) {
+    let s = TestServer::start_with(
+        rt,
+        &[
+            "--limit",
+            "max_connections_per_peer=3",
+            "--limit",
+            "max_sessions_per_peer=1",
+        ],
+    );
+    let a: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let b: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    let held: Vec<Conn> = (0..3).map(|_| Conn::open_from(s.addr, a)).collect();
+    // The fourth from the same address is refused and closed, whatever it asks.
+    let mut fourth = Conn::open_from(s.addr, a);
+    fourth.request("GET", "/echo", &[], b"");
+    let r = fourth.response();
+    assert_eq!(
+        (r.status, r.text()),
+        (503, "Too many connections from this address\n".to_string())
+    );
+    assert!(fourth.is_closed());
+    // Another address is served meanwhile.
+    let mut other = Conn::open_from(s.addr, b);
+    other.request("GET", "/echo", &[], b"");
+    assert_eq!(other.response().text(), "Welcome to SockJS!\n");
+    for mut c in held {
+        c.request("GET", "/echo", &[], b"");
+        assert_eq!(c.response().status, 200);
+    }
+    // One session per address: the second from `b` gets 503, on polling and WebSocket.
+    let mut c = Conn::open_from(s.addr, b);
+    c.request("POST", &format!("/echo/000/{}/xhr", sid()), &[], b"");
+    assert_eq!(c.response().text(), "o\n");
+    c.request("POST", &format!("/echo/000/{}/xhr", sid()), &[], b"");
+    let r = c.response();
+    assert_eq!(
+        (r.status, r.text()),
+        (503, "Too many sessions from this address".to_string())
+    );
+    let mut ws = Conn::open_from(s.addr, b);
+    let path = format!("/echo/000/{}/websocket", sid());
+    let headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    ws.request("GET", &path, &headers, b"");
+    assert_eq!(ws.response().status, 503);
+    still_serving(&s);
+}
+
 fn a_client_that_stops_reading_is_cut_off(rt: &str) {
     let s = TestServer::start(rt);
     // Ask for 256 KiB answers over a WebSocket and never read them: the session's queue
@@ -352,6 +406,7 @@ macro_rules! hostile {
             #[test] fn a_client_that_stops_reading_is_cut_off() { super::a_client_that_stops_reading_is_cut_off($name) }
             #[test] fn slow_headers_do_not_block_others() { super::slow_headers_do_not_block_others($name) }
             #[test] fn limits_from_the_command_line() { super::limits_from_the_command_line($name) }
+            #[test] fn per_peer_limits() { super::per_peer_limits($name) }
         }
     )*};
     // A host serving only some of the test server's endpoints: the tests listed.

@@ -43,6 +43,8 @@ pub(super) struct Connection {
     pub(super) eof: bool,
     /// An [`Io::Write`] went out for output the host has not taken with `output` since.
     pub(super) announced: bool,
+    /// Counted toward [`Limits::max_connections_per_peer`] for its address.
+    pub(super) peer_counted: bool,
 }
 
 pub(super) enum ConnState {
@@ -151,6 +153,7 @@ impl Connection {
             scheduled: None,
             eof: false,
             announced: false,
+            peer_counted: false,
         }
     }
 
@@ -306,11 +309,7 @@ impl Server {
             }
             Closing::Abort => self.release(id, true),
             Closing::Forget => {
-                if let Some(c) = self.conns.remove(id)
-                    && matches!(c.state, ConnState::Lingering { .. })
-                {
-                    self.lingering -= 1;
-                }
+                self.remove_connection(id);
             }
         }
     }
@@ -334,12 +333,21 @@ impl Server {
         self.schedule_connection(id);
     }
 
+    /// Forgets a connection, keeping the counts that include it right.
+    fn remove_connection(&mut self, id: ConnectionId) -> Option<Connection> {
+        let c = self.conns.remove(id)?;
+        if matches!(c.state, ConnState::Lingering { .. }) {
+            self.lingering -= 1;
+        }
+        if c.peer_counted {
+            self.peers.remove_connection(c.peer.ip());
+        }
+        Some(c)
+    }
+
     /// Tells the host to close the socket, and forgets the connection.
     fn release(&mut self, id: ConnectionId, aborted: bool) {
-        if let Some(mut c) = self.conns.remove(id) {
-            if matches!(c.state, ConnState::Lingering { .. }) {
-                self.lingering -= 1;
-            }
+        if let Some(mut c) = self.remove_connection(id) {
             c.out.clear();
             self.io.push_back(Io::Close {
                 connection: id,

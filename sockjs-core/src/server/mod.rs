@@ -12,6 +12,7 @@ mod arena;
 mod connection;
 mod dispatch;
 mod headers;
+mod peers;
 mod receiver;
 mod session;
 mod timer;
@@ -29,6 +30,7 @@ use crate::pages::IframePage;
 
 use self::arena::Arena;
 use self::connection::{Closing, ConnState, Connection};
+use self::peers::Peers;
 use self::session::{Session, SessionKind};
 use self::timer::{TimerOwner, TimerQueue};
 
@@ -96,6 +98,8 @@ pub struct Server {
     lingering: usize,
     /// The shutdown's entry in the timer queue, if it is there.
     shutdown_timer: Option<Instant>,
+    /// Connections and sessions per client address, when per-peer limits are set.
+    peers: Peers,
 }
 
 struct EndpointState {
@@ -137,6 +141,7 @@ impl Server {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs();
+        let config_limits = config.limits.clone();
         Server {
             endpoints,
             limits: config.limits,
@@ -155,6 +160,7 @@ impl Server {
             shutdown_deadline: None,
             lingering: 0,
             shutdown_timer: None,
+            peers: Peers::new(&config_limits),
         }
     }
 
@@ -203,7 +209,10 @@ impl Server {
         self.tick(now);
         // Lingering connections are done with: they do not keep a new one out.
         let over_limit = self.conns.len() - self.lingering >= self.limits.max_connections;
-        let id = self.conns.insert(Connection::new(peer, &self.limits, now));
+        let mut connection = Connection::new(peer, &self.limits, now);
+        let per_peer = self.peers.add_connection(peer.ip());
+        connection.peer_counted = per_peer == Some(true);
+        let id = self.conns.insert(connection);
         if let Some(at) = self.shutdown_deadline {
             if self.shutdown_timer.is_none() {
                 // The shutdown's end still bounds this one, however late it came.
@@ -214,6 +223,8 @@ impl Server {
             self.respond_error_and_close(id, 503, "Server busy");
         } else if over_limit {
             self.respond_error_and_close(id, 503, "Server busy");
+        } else if per_peer == Some(false) {
+            self.respond_error_and_close(id, 503, "Too many connections from this address");
         } else {
             self.schedule_connection(id);
         }

@@ -83,7 +83,7 @@ impl Server {
     ) {
         let existing = self.endpoints[ep].sessions.get(session_id).copied();
         if existing.is_none()
-            && let Some(refusal) = self.session_refusal()
+            && let Some(refusal) = self.session_refusal(id)
         {
             return self.answer_text(id, ctx, 503, refusal);
         }
@@ -92,9 +92,9 @@ impl Server {
             Some(s) => s,
             None => {
                 let key: Box<[u8]> = session_id.into();
-                let s =
-                    self.sessions
-                        .insert(Session::new(ep, SessionKind::Http, Some(key.clone())));
+                let mut session = Session::new(ep, SessionKind::Http, Some(key.clone()));
+                self.count_session_peer(id, &mut session);
+                let s = self.sessions.insert(session);
                 self.endpoints[ep].sessions.insert(key, s);
                 let info = self.request_info(id, ep, req, transport.protocol_name());
                 self.events.push_back(Event::Opened {
@@ -456,21 +456,39 @@ impl Server {
     }
 
     /// Why a new session cannot be opened now, if it cannot.
-    pub(super) fn session_refusal(&self) -> Option<&'static str> {
+    /// Why connection `id` may not open a session now, if it may not.
+    pub(super) fn session_refusal(&self, id: ConnectionId) -> Option<&'static str> {
         if self.shutdown_deadline.is_some() {
             Some("Server shutting down")
         } else if self.sessions.len() >= self.limits.max_sessions {
             Some("Too many sessions")
+        } else if let Some(c) = self.conns.get(id)
+            && !self.peers.session_allowed(c.peer.ip())
+        {
+            Some("Too many sessions from this address")
         } else {
             None
         }
     }
 
+    /// Counts a session about to open on connection `id` toward its address's sessions.
+    pub(super) fn count_session_peer(&mut self, id: ConnectionId, session: &mut Session) {
+        if let Some(c) = self.conns.get(id)
+            && self.peers.add_session(c.peer.ip())
+        {
+            session.counted_peer = Some(c.peer.ip());
+        }
+    }
+
     /// Removes a session for good.
     pub(super) fn forget_session(&mut self, session: SessionId) {
-        if let Some(s) = self.sessions.remove(session)
-            && let Some(key) = s.id
-        {
+        let Some(s) = self.sessions.remove(session) else {
+            return;
+        };
+        if let Some(ip) = s.counted_peer {
+            self.peers.remove_session(ip);
+        }
+        if let Some(key) = s.id {
             let table = &mut self.endpoints[s.endpoint].sessions;
             if table.get(&key) == Some(&session) {
                 table.remove(&key);

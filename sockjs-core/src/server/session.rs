@@ -3,6 +3,7 @@
 //! its receiver lives in the server; this is the state and its rules.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -50,6 +51,9 @@ pub(crate) struct Session {
     pub(crate) pong_deadline: Option<Instant>,
     /// The deadline queued in the timer queue.
     pub(crate) scheduled: Option<Instant>,
+    /// The address it was opened from, when counted toward
+    /// [`crate::Limits::max_sessions_per_peer`].
+    pub(crate) counted_peer: Option<IpAddr>,
 }
 
 impl Session {
@@ -66,6 +70,7 @@ impl Session {
             heartbeat_at: None,
             pong_deadline: None,
             scheduled: None,
+            counted_peer: None,
         }
     }
 

@@ -83,7 +83,7 @@ impl Server {
         if !req.header_has_token("connection", "upgrade") {
             return self.answer_text(id, ctx, 400, CONNECTION_UPGRADE);
         }
-        if let Some(refusal) = self.session_refusal() {
+        if let Some(refusal) = self.session_refusal(id) {
             return self.answer_text(id, ctx, 503, refusal);
         }
         let protocol = if raw { "websocket-raw" } else { "websocket" };
@@ -198,6 +198,7 @@ impl Server {
             SessionKind::WebSocket
         };
         let mut session = Session::new(ep, kind, None);
+        self.count_session_peer(id, &mut session);
         session.receiver = Some(id);
         session.heartbeat_at = heartbeat_deadline(&self.endpoints[ep].options, now);
         let s = self.sessions.insert(session);
