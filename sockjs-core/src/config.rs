@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub use crate::forwarded::{BadIpRange, IpRange};
+
 /// The default `sockjs_url`: the sockjs-client 1.x build the iframe page loads.
 pub const DEFAULT_SOCKJS_URL: &str =
     "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
@@ -35,6 +37,26 @@ pub struct Options {
     /// others get 403. `None` (the default, as the protocol's `origins: ["*:*"]` says) allows
     /// every origin.
     pub allowed_origins: Option<Vec<String>>,
+    /// What an HTTP session is tied to once opened; a later request for it that does not
+    /// match is answered as if the session did not exist. Default [`SessionBinding::None`].
+    pub session_binding: SessionBinding,
+}
+
+/// What ties an HTTP session (polling and streaming transports; a WebSocket session is its
+/// one connection) to the client that opened it, so that a leaked session id is of no use
+/// to anyone else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionBinding {
+    /// Nothing: whoever knows the session id may use it (the protocol's behaviour).
+    #[default]
+    None,
+    /// The client's IP address: the connection's peer, or behind proxies listed in
+    /// [`Config::trusted_proxies`] the address they forwarded.
+    PeerAddress,
+    /// The value of this cookie (for example `JSESSIONID`, or the application's own
+    /// session cookie); a session opened without it only serves requests without it.
+    Cookie(String),
 }
 
 impl Default for Options {
@@ -48,6 +70,7 @@ impl Default for Options {
             sockjs_url: DEFAULT_SOCKJS_URL.to_string(),
             websocket_ping_timeout: Some(Duration::from_secs(10)),
             allowed_origins: None,
+            session_binding: SessionBinding::None,
         }
     }
 }
@@ -88,6 +111,12 @@ impl Options {
         self.websocket_ping_timeout = t;
         self
     }
+    /// Sets [`Options::session_binding`].
+    pub fn session_binding(mut self, binding: SessionBinding) -> Self {
+        self.session_binding = binding;
+        self
+    }
+
     /// Sets [`Options::allowed_origins`].
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where
@@ -293,6 +322,10 @@ pub struct Config {
     pub endpoints: Vec<Endpoint>,
     /// The limits.
     pub limits: Limits,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers are believed for the client's
+    /// address ([`crate::RequestInfo::client_ip`], [`SessionBinding::PeerAddress`]). Empty by
+    /// default: the headers are ignored, since any client can send them.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Config {
@@ -311,6 +344,13 @@ impl Config {
     /// Replaces the limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Trusts one more proxy (an address or CIDR block, such as `10.0.0.0/8`) to say who its
+    /// clients are.
+    pub fn trusted_proxy(mut self, range: IpRange) -> Self {
+        self.trusted_proxies.push(range);
         self
     }
 }

@@ -180,6 +180,10 @@ impl fmt::Display for CloseReason {
 pub struct RequestInfo {
     /// The client's address as the adapter saw it.
     pub peer: SocketAddr,
+    /// The client's IP address: the peer's, or behind a proxy listed in
+    /// [`crate::Config::trusted_proxies`] the one it forwarded (`Forwarded`,
+    /// `X-Forwarded-For`).
+    pub client_ip: std::net::IpAddr,
     /// The endpoint's prefix.
     pub prefix: String,
     /// The request path (not percent-decoded).

@@ -42,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+mod forwarded;
 pub mod frame;
 pub mod http;
 pub mod io;
@@ -55,7 +56,7 @@ pub mod transport;
 pub mod ws;
 
 pub use bytes;
-pub use config::{Config, Endpoint, LimitError, Limits, Options};
+pub use config::{Config, Endpoint, IpRange, LimitError, Limits, Options, SessionBinding};
 pub use io::{CloseReason, ConnectionId, Error, Event, Io, RequestInfo, SessionId};
 pub use server::{Entropy, Server};
 

@@ -112,6 +112,17 @@ impl Request {
             .map(|h| &h.value[..])
     }
 
+    /// Every `name` header's value, in order (ASCII case-insensitive).
+    pub fn header_values<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| &h.value[..])
+    }
+
     /// Whether any `name` header holds `token` in its comma-separated list (case-insensitive).
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
         self.headers

@@ -175,11 +175,11 @@ impl Server {
             }
             Transport::XhrSend => {
                 let result = xhr::parse_send(&req.body);
-                return self.client_send(id, ep, ctx, &session_id, result, false);
+                return self.client_send(id, ep, ctx, req, &session_id, result, false);
             }
             Transport::JsonpSend => {
                 let result = jsonp::parse_send(req.header("content-type"), &req.body);
-                return self.client_send(id, ep, ctx, &session_id, result, true);
+                return self.client_send(id, ep, ctx, req, &session_id, result, true);
             }
             Transport::Xhr => ReceiverKind::XhrPolling,
             Transport::XhrStreaming => ReceiverKind::XhrStreaming,
@@ -216,6 +216,7 @@ impl Server {
         id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
+        req: &Request,
         session_id: &[u8],
         messages: Result<Vec<String>, PayloadError>,
         jsonp: bool,
@@ -239,6 +240,9 @@ impl Server {
         let Some(&session) = self.endpoints[ep].sessions.get(session_id) else {
             return self.answer(id, ctx, url, not_found());
         };
+        if !self.binding_matches(session, id, ep, req) {
+            return self.answer(id, ctx, url, not_found());
+        }
         if self.sessions.get(session).is_some_and(|s| s.is_open()) {
             for text in messages {
                 self.events.push_back(Event::Message {
@@ -424,6 +428,18 @@ impl Server {
     }
 
     /// A response with a plain-text body for the WebSocket upgrade errors and similar.
+    /// The 404 a request for an unknown session gets, on a session URL.
+    pub(super) fn session_not_found(
+        &mut self,
+        id: ConnectionId,
+        ep: usize,
+        ctx: &ResponseContext,
+        cors: bool,
+    ) {
+        let url = SessionUrl { endpoint: ep, cors };
+        self.answer(id, ctx, Some(url), not_found());
+    }
+
     pub(super) fn answer_text(
         &mut self,
         id: ConnectionId,

@@ -100,6 +100,10 @@ pub struct Server {
     shutdown_timer: Option<Instant>,
     /// Connections and sessions per client address, when per-peer limits are set.
     peers: Peers,
+    /// Proxies believed about their clients' addresses.
+    trusted_proxies: Vec<crate::config::IpRange>,
+    /// Requests answered as if their session did not exist, for not matching its binding.
+    binding_refusals: u64,
 }
 
 struct EndpointState {
@@ -161,6 +165,8 @@ impl Server {
             lingering: 0,
             shutdown_timer: None,
             peers: Peers::new(&config_limits),
+            trusted_proxies: config.trusted_proxies,
+            binding_refusals: 0,
         }
     }
 
@@ -202,6 +208,12 @@ impl Server {
     pub fn queued(&self, session: SessionId) -> Option<(usize, usize)> {
         let s = self.sessions.get(session)?;
         s.is_open().then_some((s.queued_bytes, s.queue.len()))
+    }
+
+    /// Requests for a session that did not match its [`crate::SessionBinding`] (answered as
+    /// if the session did not exist), since the server started.
+    pub fn binding_refusals(&self) -> u64 {
+        self.binding_refusals
     }
 
     /// Registers a connection the host accepted from `peer`.

@@ -8,6 +8,7 @@
 //! 2010.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -15,7 +16,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::Server;
 use super::connection::ConnState;
 use super::headers::{NO_CACHE, ResponseContext};
-use super::session::{Session, SessionKind, SessionState};
+use super::session::{Binding, Session, SessionKind, SessionState};
+use crate::config::SessionBinding;
 use crate::frame;
 use crate::http::response::{finish_head, write_chunk, write_chunk_header, write_last_chunk};
 use crate::http::{BodyFraming, Request, ResponseHead, Version};
@@ -87,6 +89,12 @@ impl Server {
         {
             return self.answer_text(id, ctx, 503, refusal);
         }
+        if let Some(s) = existing
+            && !self.binding_matches(s, id, ep, req)
+        {
+            let cors = matches!(kind, ReceiverKind::XhrPolling | ReceiverKind::XhrStreaming);
+            return self.session_not_found(id, ep, ctx, cors);
+        }
         self.start_receiver(now, id, ep, ctx, kind);
         let session = match existing {
             Some(s) => s,
@@ -94,6 +102,7 @@ impl Server {
                 let key: Box<[u8]> = session_id.into();
                 let mut session = Session::new(ep, SessionKind::Http, Some(key.clone()));
                 self.count_session_peer(id, &mut session);
+                session.binding = self.binding_of(id, ep, req);
                 let s = self.sessions.insert(session);
                 self.endpoints[ep].sessions.insert(key, s);
                 let info = self.request_info(id, ep, req, transport.protocol_name());
@@ -529,6 +538,54 @@ impl Server {
         }
     }
 
+    /// The client's address for a request on connection `id` (see
+    /// [`crate::Config::trusted_proxies`]).
+    fn client_ip(&self, id: ConnectionId, req: &Request) -> IpAddr {
+        let peer = self
+            .conns
+            .get(id)
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+        crate::forwarded::client_ip(peer, req, &self.trusted_proxies)
+    }
+
+    /// What a session opened by `req` on connection `id` is bound to, by its endpoint's
+    /// [`SessionBinding`].
+    fn binding_of(&self, id: ConnectionId, ep: usize, req: &Request) -> Option<Binding> {
+        match &self.endpoints[ep].options.session_binding {
+            SessionBinding::PeerAddress => Some(Binding::Ip(self.client_ip(id, req))),
+            SessionBinding::Cookie(name) => Some(Binding::Cookie(
+                req.header_values("cookie")
+                    .find_map(|v| crate::http::query::cookie(v, name))
+                    .map(Box::from),
+            )),
+            SessionBinding::None => None,
+        }
+    }
+
+    /// Whether `req` on connection `id` may use `session`; a mismatch is counted.
+    pub(super) fn binding_matches(
+        &mut self,
+        session: SessionId,
+        id: ConnectionId,
+        ep: usize,
+        req: &Request,
+    ) -> bool {
+        let Some(bound) = self.sessions.get(session).and_then(|s| s.binding.as_ref()) else {
+            return true;
+        };
+        let ok = match bound {
+            Binding::Ip(ip) => {
+                let ip = *ip;
+                self.client_ip(id, req) == ip
+            }
+            Binding::Cookie(_) => self.binding_of(id, ep, req).as_ref() == Some(bound),
+        };
+        if !ok {
+            self.binding_refusals += 1;
+        }
+        ok
+    }
+
     /// What the application learns about the request that opened a session.
     pub(super) fn request_info(
         &self,
@@ -544,6 +601,7 @@ impl Server {
                 .get(id)
                 .map(|c| c.peer)
                 .unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+            client_ip: self.client_ip(id, req),
             prefix: self.endpoints[ep].prefix.clone(),
             path: lossy(req.path()),
             query: lossy(req.query()),

@@ -54,6 +54,17 @@ pub(crate) struct Session {
     /// The address it was opened from, when counted toward
     /// [`crate::Limits::max_sessions_per_peer`].
     pub(crate) counted_peer: Option<IpAddr>,
+    /// What later requests for it must match ([`crate::SessionBinding`]).
+    pub(crate) binding: Option<Binding>,
+}
+
+/// What an HTTP session is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// The client's address.
+    Ip(IpAddr),
+    /// A cookie's value, or its absence.
+    Cookie(Option<Box<[u8]>>),
 }
 
 impl Session {
@@ -71,6 +82,7 @@ impl Session {
             pong_deadline: None,
             scheduled: None,
             counted_peer: None,
+            binding: None,
         }
     }
 
