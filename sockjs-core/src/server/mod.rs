@@ -11,8 +11,10 @@
 mod arena;
 mod connection;
 mod dispatch;
+mod exchange;
 mod headers;
 mod receiver;
+mod respond;
 mod session;
 mod timer;
 mod websocket;
@@ -201,9 +203,20 @@ impl Server {
     /// Registers a connection the host accepted from `peer`.
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnectionId {
         self.tick(now);
+        let (id, admitted) = self.admit(now, Connection::new(peer, &self.limits, now));
+        if admitted {
+            self.schedule_connection(id);
+        }
+        self.finish_call(now);
+        id
+    }
+
+    /// Registers a new connection, or answers it `503` if the server is shutting down or
+    /// at [`Limits::max_connections`]; returns whether it was let in.
+    fn admit(&mut self, now: Instant, conn: Connection) -> (ConnectionId, bool) {
         // Lingering connections are done with: they do not keep a new one out.
         let over_limit = self.conns.len() - self.lingering >= self.limits.max_connections;
-        let id = self.conns.insert(Connection::new(peer, &self.limits, now));
+        let id = self.conns.insert(conn);
         if let Some(at) = self.shutdown_deadline {
             if self.shutdown_timer.is_none() {
                 // The shutdown's end still bounds this one, however late it came.
@@ -212,13 +225,13 @@ impl Server {
                 self.timers.push(TimerOwner::Shutdown, at);
             }
             self.respond_error_and_close(id, 503, "Server busy");
+            (id, false)
         } else if over_limit {
             self.respond_error_and_close(id, 503, "Server busy");
+            (id, false)
         } else {
-            self.schedule_connection(id);
+            (id, true)
         }
-        self.finish_call(now);
-        id
     }
 
     /// Feeds bytes read from a connection.
