@@ -64,6 +64,10 @@ impl fmt::Display for SessionId {
 /// [`Io::Close`], or an [`Io::Close`] at once. After [`Io::Close`] (or after the host called
 /// [`crate::Server::handle_closed`]) the core has forgotten the id and nothing more comes for it.
 ///
+/// An exchange ([`crate::Server::handle_request`]) has one [`Io::Respond`] first, then any
+/// number of [`Io::Write`]s for its body, then [`Io::Close`]; after an upgrade it goes on as
+/// a connection from `accept` does (so [`Io::Shutdown`] only ever comes after an upgrade).
+///
 /// Not `#[non_exhaustive]`: a new instruction would be one a host must carry out, so it is a
 /// breaking change that a host's `match` should fail to compile over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
