@@ -710,7 +710,7 @@ impl Harness {
     pub fn drain(&mut self) {
         while let Some(io) = self.server.poll_io() {
             let id = match io {
-                Io::Write(id) | Io::Shutdown(id) => id,
+                Io::Write(id) | Io::Shutdown(id) | Io::Respond(id) => id,
                 Io::Close { connection, .. } => connection,
             };
             let Some(&i) = self.by_conn.get(&id) else {
@@ -737,6 +737,7 @@ impl Harness {
                     c.announced = true;
                     c.write_pending = true;
                 }
+                Io::Respond(_) => panic!("Io::Respond for {id}, which came from accept"),
                 Io::Shutdown(_) => {
                     assert_eq!(c.phase, Phase::Open, "a second Io::Shutdown for {id}");
                     assert_eq!(waiting, 0, "Io::Shutdown for {id} with output waiting");

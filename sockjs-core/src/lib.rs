@@ -57,7 +57,10 @@ pub mod ws;
 
 pub use bytes;
 pub use config::{Config, Endpoint, IpRange, LimitError, Limits, Options, SessionBinding};
-pub use io::{CloseReason, ConnectionId, Error, Event, Io, RequestInfo, SessionId};
+pub use io::{
+    CloseReason, ConnectionId, Error, Event, Io, RequestExtras, RequestInfo, Response,
+    ResponseBody, SessionId,
+};
 pub use server::{Entropy, Server};
 
 /// The examples of the crate's README, compiled and run as doctests.

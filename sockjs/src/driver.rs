@@ -378,6 +378,9 @@ impl Driver {
                         actions.flush.push(conn.clone());
                     }
                 }
+                // Only for exchanges (`Server::handle_request`); this driver's connections
+                // all come from `Server::accept`, which never gets one.
+                Io::Respond(_) => {}
                 Io::Shutdown(id) => {
                     if let Some(conn) = state.conns.get(&id) {
                         conn.state().shutdown = true;

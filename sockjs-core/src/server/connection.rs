@@ -18,7 +18,7 @@ use super::receiver::Receiver;
 use super::websocket::{PendingHixie, WsConnection};
 use crate::config::Limits;
 use crate::http::{DecoderLimits, RequestDecoder};
-use crate::io::{ConnectionId, Io, SessionId};
+use crate::io::{ConnectionId, Io, Response, SessionId};
 
 /// Input a lingering connection may still read before it is closed anyway.
 const LINGER_BUDGET: usize = 256 * 1024;
@@ -45,6 +45,23 @@ pub(super) struct Connection {
     pub(super) announced: bool,
     /// Counted toward [`Limits::max_connections_per_peer`] for its address.
     pub(super) peer_counted: bool,
+    /// Who frames the connection's HTTP.
+    pub(super) framing: Framing,
+    /// An exchange's response head, until the host takes it.
+    pub(super) response: Option<Response>,
+}
+
+/// Who frames a connection's HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// The core: requests are decoded from the bytes read, responses written as HTTP/1.1.
+    Native,
+    /// The host's HTTP stack, for one request ([`Server::handle_request`]): the response
+    /// head is recorded, the output is its body, and the exchange ends with it.
+    Exchange,
+    /// An exchange whose response switched protocols: from then on its output and input are
+    /// the upgraded stream's bytes, and it closes as a native connection does.
+    Upgraded,
 }
 
 pub(super) enum ConnState {
@@ -154,6 +171,8 @@ impl Connection {
             eof: false,
             announced: false,
             peer_counted: false,
+            framing: Framing::Native,
+            response: None,
         }
     }
 
@@ -169,7 +188,9 @@ impl Connection {
             ConnState::Receiving(_) | ConnState::Closed => None,
             ConnState::Lingering { until, .. } => Some(*until),
         };
-        let write = (!self.out.is_empty()).then(|| self.write_progress + limits.write_timeout);
+        // An exchange's head the host has not taken counts as output waiting.
+        let waiting = !self.out.is_empty() || self.response.is_some();
+        let write = waiting.then(|| self.write_progress + limits.write_timeout);
         [state, write].into_iter().flatten().min()
     }
 }
@@ -220,6 +241,8 @@ impl Server {
             ConnState::WebSocket(_) | ConnState::AwaitingKey3(_) => {
                 self.websocket_input(now, id, data)
             }
+            // Before its upgrade, an exchange's input is its host's HTTP stack's.
+            ConnState::Http | ConnState::Receiving(_) if c.framing == Framing::Exchange => {}
             ConnState::Http | ConnState::Receiving(_) => {
                 c.decoder.feed(data);
                 if c.request_started.is_none() && c.decoder.in_request() {
@@ -316,11 +339,18 @@ impl Server {
 
     /// The last output of a closed connection is written: shut down and linger, or close at
     /// once if the peer has ended its side already.
-    fn finish_close(&mut self, id: ConnectionId) {
+    pub(super) fn finish_close(&mut self, id: ConnectionId) {
         let linger = self.limits.linger_timeout;
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
+        match c.framing {
+            // The host takes the head before the exchange ends.
+            Framing::Exchange if c.response.is_some() => return,
+            // The response is complete: the host's HTTP stack ends it.
+            Framing::Exchange => return self.release(id, false),
+            Framing::Native | Framing::Upgraded => {}
+        }
         if c.eof || linger.is_zero() {
             return self.release(id, false);
         }
@@ -409,7 +439,8 @@ impl Server {
 
     pub(super) fn connection_timeout(&mut self, now: Instant, id: ConnectionId) {
         let Some(c) = self.conns.get(id) else { return };
-        if !c.out.is_empty() && c.write_progress + self.limits.write_timeout <= now {
+        let waiting = !c.out.is_empty() || c.response.is_some();
+        if waiting && c.write_progress + self.limits.write_timeout <= now {
             self.connection_lost(now, id, Closing::Abort);
             return;
         }

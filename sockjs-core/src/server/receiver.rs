@@ -16,11 +16,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::Server;
 use super::connection::ConnState;
 use super::headers::{NO_CACHE, ResponseContext};
+use super::respond::{Finished, Head};
 use super::session::{Binding, Session, SessionKind, SessionState};
 use crate::config::SessionBinding;
 use crate::frame;
-use crate::http::response::{finish_head, write_chunk, write_chunk_header, write_last_chunk};
-use crate::http::{BodyFraming, Request, ResponseHead, Version};
+use crate::http::response::{write_chunk_header, write_last_chunk};
+use crate::http::{BodyFraming, Request, Version};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
 use crate::transport::{ReceiverKind, Transport};
 
@@ -39,10 +40,11 @@ pub(super) struct Receiver {
 
 enum ReceiverBody {
     /// Polling: the head waits (without its framing line) until the one frame is known, so
-    /// the response goes out with a Content-Length.
-    Polling(BytesMut),
+    /// the response goes out with a Content-Length; None once it went.
+    Polling(Option<Head>),
     Chunked,
-    /// HTTP/1.0 streaming: the body ends when the connection closes.
+    /// HTTP/1.0 streaming, where the body ends when the connection closes; and every stream
+    /// on an exchange, whose host frames the body.
     CloseDelimited,
 }
 
@@ -140,9 +142,8 @@ impl Server {
         kind: ReceiverKind,
     ) {
         let _ = now;
+        let mut head = self.head(id, 200);
         let options = &self.endpoints[ep].options;
-        let mut head_buf = BytesMut::new();
-        let mut head = ResponseHead::new(&mut head_buf, 200);
         head.header("Content-Type", kind.content_type());
         ctx.cookie(&mut head, options);
         head.header("Cache-Control", NO_CACHE);
@@ -163,21 +164,17 @@ impl Server {
         head_ctx.connection(&mut head);
         let body = if !streaming {
             // The head is finished when the frame is known.
-            ReceiverBody::Polling(head_buf)
-        } else if ctx.version == Version::Http10 {
-            head.finish(BodyFraming::CloseDelimited);
-            let mut prelude = BytesMut::new();
-            kind.write_prelude(&mut prelude);
-            head_buf.unsplit(prelude);
-            self.write(id, |o| o.unsplit(head_buf));
-            ReceiverBody::CloseDelimited
+            ReceiverBody::Polling(Some(head))
         } else {
-            head.finish(BodyFraming::Chunked);
             let mut prelude = BytesMut::new();
             kind.write_prelude(&mut prelude);
-            write_chunk(&mut head_buf, &prelude);
-            self.write(id, |o| o.unsplit(head_buf));
-            ReceiverBody::Chunked
+            if ctx.version == Version::Http10 || self.is_exchange(id) {
+                self.respond(id, head, BodyFraming::CloseDelimited, &prelude);
+                ReceiverBody::CloseDelimited
+            } else {
+                self.respond(id, head, BodyFraming::Chunked, &prelude);
+                ReceiverBody::Chunked
+            }
         };
         let limit = self.endpoints[ep].options.response_limit;
         if let Some(c) = self.conns.get_mut(id) {
@@ -316,6 +313,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return false;
         };
+        let mut recorded = None;
         let (session, ended) = match &mut c.state {
             ConnState::WebSocket(ws) => (Some(ws.session), None),
             ConnState::Receiving(r) => {
@@ -328,9 +326,13 @@ impl Server {
                 let out = c.out.buf();
                 let ended = match &mut r.body {
                     ReceiverBody::Polling(head) => {
-                        let mut head = std::mem::take(head);
-                        finish_head(&mut head, BodyFraming::Length(wrapped.len()));
-                        out.unsplit(head);
+                        let head = head.take();
+                        match head.map(|h| h.finish(BodyFraming::Length(wrapped.len()))) {
+                            Some(Finished::Wire(head)) => out.unsplit(head),
+                            Some(Finished::Record(head)) => recorded = Some(head),
+                            // A second frame on one poll (not expected): it still goes out.
+                            None => {}
+                        }
                         out.unsplit(wrapped);
                         true
                     }
@@ -355,6 +357,9 @@ impl Server {
             | ConnState::Closed
             | ConnState::Lingering { .. } => return false,
         };
+        if let Some(head) = recorded {
+            self.record_response(id, head);
+        }
         let ended = ended.map(|(was_empty, ended)| {
             self.announce(id, was_empty);
             ended
@@ -387,13 +392,11 @@ impl Server {
         };
         let keep_alive = r.keep_alive && !matches!(r.body, ReceiverBody::CloseDelimited);
         match r.body {
-            ReceiverBody::Polling(head) if !head.is_empty() => {
+            ReceiverBody::Polling(Some(head)) => {
                 // Ended without a frame (not expected): an empty answer keeps the framing.
-                let mut out = head;
-                finish_head(&mut out, BodyFraming::Length(0));
-                self.write(id, |o| o.unsplit(out));
+                self.respond(id, head, BodyFraming::Length(0), b"");
             }
-            ReceiverBody::Polling(_) => {}
+            ReceiverBody::Polling(None) => {}
             ReceiverBody::Chunked => self.write(id, write_last_chunk),
             ReceiverBody::CloseDelimited => {}
         }

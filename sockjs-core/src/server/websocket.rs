@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 use super::Server;
 use super::connection::{Closing, ConnState};
@@ -14,7 +14,7 @@ use super::headers::ResponseContext;
 use super::receiver::{Frame, heartbeat_deadline};
 use super::session::{Session, SessionKind};
 use crate::frame;
-use crate::http::{BodyFraming, Request, ResponseHead};
+use crate::http::{BodyFraming, Request};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
 use crate::ws::{self, FrameDecoder, Hixie76Decoder, Incoming, ProtocolError};
 
@@ -77,10 +77,12 @@ impl Server {
         req: &Request,
         raw: bool,
     ) {
-        if !req.header_has_token("upgrade", "websocket") {
+        // An extended CONNECT (RFC 8441) names the protocol in `:protocol`, not in headers.
+        let connect = ctx.connect_websocket;
+        if !connect && !req.header_has_token("upgrade", "websocket") {
             return self.answer_text(id, ctx, 400, UPGRADE_ONLY);
         }
-        if !req.header_has_token("connection", "upgrade") {
+        if !connect && !req.header_has_token("connection", "upgrade") {
             return self.answer_text(id, ctx, 400, CONNECTION_UPGRADE);
         }
         if let Some(refusal) = self.session_refusal(id) {
@@ -90,16 +92,22 @@ impl Server {
         let info = self.request_info(id, ep, req, protocol);
         match req.header("sec-websocket-version") {
             Some(b"13" | b"8" | b"7") => {
-                let Some(key) = req.header("sec-websocket-key").filter(|k| !k.is_empty()) else {
-                    return self.answer_text(id, ctx, 400, "Missing \"Sec-WebSocket-Key\".");
-                };
-                let mut out = BytesMut::new();
-                let mut head = ResponseHead::new(&mut out, 101);
-                head.header("Upgrade", "websocket");
-                head.header("Connection", "Upgrade");
-                head.header("Sec-WebSocket-Accept", ws::accept_key(key));
-                head.finish(BodyFraming::None);
-                self.write(id, |o| o.unsplit(out));
+                if connect {
+                    // RFC 8441, 5: no key, and a 200 without the upgrade headers.
+                    let mut head = self.head(id, 200);
+                    head.upgrade();
+                    self.respond(id, head, BodyFraming::None, b"");
+                } else {
+                    let Some(key) = req.header("sec-websocket-key").filter(|k| !k.is_empty())
+                    else {
+                        return self.answer_text(id, ctx, 400, "Missing \"Sec-WebSocket-Key\".");
+                    };
+                    let mut head = self.head(id, 101);
+                    head.header("Upgrade", "websocket");
+                    head.header("Connection", "Upgrade");
+                    head.header("Sec-WebSocket-Accept", ws::accept_key(key));
+                    self.respond(id, head, BodyFraming::None, b"");
+                }
                 let limits = ws::Limits {
                     max_frame_size: self.limits.max_frame_size,
                     max_message_size: self.limits.max_message_size,
@@ -114,15 +122,12 @@ impl Server {
                 );
             }
             Some(_) => {
-                let mut out = BytesMut::new();
-                let mut head = ResponseHead::new(&mut out, 426);
+                let mut head = self.head(id, 426);
                 head.header("Content-Type", "text/plain; charset=UTF-8");
                 head.header("Sec-WebSocket-Version", "13, 8, 7");
                 let body = b"Unsupported WebSocket version.";
-                head.header("Connection", "close");
-                head.finish(BodyFraming::Length(body.len()));
-                out.extend_from_slice(body);
-                self.write(id, |o| o.unsplit(out));
+                head.persistence("close");
+                self.respond(id, head, BodyFraming::Length(body.len()), body);
                 self.close_connection(id, Closing::Graceful);
             }
             None => {
@@ -132,9 +137,11 @@ impl Server {
                         .filter(|v| ws::hixie76::key_number(v).is_some())
                         .map(str::to_string)
                 };
-                let (Some(key1), Some(key2)) =
-                    (key("sec-websocket-key1"), key("sec-websocket-key2"))
-                else {
+                let (Some(key1), Some(key2), false) = (
+                    key("sec-websocket-key1"),
+                    key("sec-websocket-key2"),
+                    connect,
+                ) else {
                     return self.answer_text(id, ctx, 400, "Unsupported WebSocket version.");
                 };
                 let scheme = if req
@@ -150,17 +157,14 @@ impl Server {
                 location.extend_from_slice(b"://");
                 location.extend_from_slice(req.header("host").unwrap_or_default());
                 location.extend_from_slice(&req.target);
-                let mut out = BytesMut::new();
-                let mut head =
-                    ResponseHead::with_reason(&mut out, 101, "WebSocket Protocol Handshake");
+                let mut head = self.head_with_reason(id, 101, Some("WebSocket Protocol Handshake"));
                 head.header("Upgrade", "WebSocket");
                 head.header("Connection", "Upgrade");
                 if let Some(origin) = req.header("origin") {
                     head.header("Sec-WebSocket-Origin", origin);
                 }
                 head.header("Sec-WebSocket-Location", location);
-                head.finish(BodyFraming::None);
-                self.write(id, |o| o.unsplit(out));
+                self.respond(id, head, BodyFraming::None, b"");
                 let Some(c) = self.conns.get_mut(id) else {
                     return;
                 };
