@@ -830,6 +830,7 @@ impl Harness {
                     );
                     s.closed = Some(reason);
                 }
+                Event::Authorize { .. } => panic!("Event::Authorize, and no endpoint authorizes"),
             }
         }
         self.check_state();

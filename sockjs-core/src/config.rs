@@ -40,6 +40,11 @@ pub struct Options {
     /// What an HTTP session is tied to once opened; a later request for it that does not
     /// match is answered as if the session did not exist. Default [`SessionBinding::None`].
     pub session_binding: SessionBinding,
+    /// Whether a request that would open a session is first shown to the application
+    /// ([`crate::Event::Authorize`]) and held until it answers with
+    /// [`crate::Server::authorize`], or until [`Limits::authorization_timeout`] (then `503`).
+    /// `/info`, the greeting and the iframe page stay public. Default false.
+    pub authorize: bool,
 }
 
 /// What ties an HTTP session (polling and streaming transports; a WebSocket session is its
@@ -71,6 +76,7 @@ impl Default for Options {
             websocket_ping_timeout: Some(Duration::from_secs(10)),
             allowed_origins: None,
             session_binding: SessionBinding::None,
+            authorize: false,
         }
     }
 }
@@ -111,6 +117,12 @@ impl Options {
         self.websocket_ping_timeout = t;
         self
     }
+    /// Sets [`Options::authorize`].
+    pub fn authorize(mut self, on: bool) -> Self {
+        self.authorize = on;
+        self
+    }
+
     /// Sets [`Options::session_binding`].
     pub fn session_binding(mut self, binding: SessionBinding) -> Self {
         self.session_binding = binding;
@@ -184,6 +196,10 @@ pub struct Limits {
     /// it), so the peer receives the last response rather than a reset caused by bytes it
     /// sent that were never read; then [`crate::Io::Close`]. Zero closes at once. Default 2 s.
     pub linger_timeout: Duration,
+    /// How long a request that would open a session on an endpoint with
+    /// [`Options::authorize`] waits for the application's answer; then it is answered `503`
+    /// `Authorization timed out`. Default 10 s.
+    pub authorization_timeout: Duration,
     /// How long a graceful shutdown ([`crate::Server::shutdown`]) waits for connections to
     /// finish before closing them ([`crate::Io::Close`] `aborted`). Default 10 s.
     pub shutdown_timeout: Duration,
@@ -209,6 +225,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             linger_timeout: Duration::from_secs(2),
+            authorization_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -266,6 +283,7 @@ impl Limits {
         "write_timeout",
         "close_timeout",
         "linger_timeout",
+        "authorization_timeout",
         "shutdown_timeout",
     ];
 
@@ -298,6 +316,7 @@ impl Limits {
             "write_timeout" => self.write_timeout = millis,
             "close_timeout" => self.close_timeout = millis,
             "linger_timeout" => self.linger_timeout = millis,
+            "authorization_timeout" => self.authorization_timeout = millis,
             "shutdown_timeout" => self.shutdown_timeout = millis,
             _ => return Err(LimitError::UnknownName(name.to_string())),
         }

@@ -183,12 +183,42 @@ pub enum Event {
         /// The message.
         text: String,
     },
+    /// A request would open a session on an endpoint with
+    /// [`crate::Options::authorize`]: it is held until the application answers with
+    /// [`crate::Server::authorize`] for `connection` (or until
+    /// [`crate::Limits::authorization_timeout`], then `503`). Accepted, it is served (and
+    /// opens the session unless another request opened it meanwhile); refused, it gets the
+    /// refusal and no session exists. If the client goes away first, nothing more comes.
+    Authorize {
+        /// The connection holding the request: the one to answer for.
+        connection: ConnectionId,
+        /// Index of its endpoint in [`crate::Config::endpoints`].
+        endpoint: usize,
+        /// The request (peer, client address, path, query, headers, transport).
+        info: Box<RequestInfo>,
+    },
     /// A session closed; it takes no more sends. Sent exactly once per opened session.
     Closed {
         /// The session.
         session: SessionId,
         /// Why.
         reason: CloseReason,
+    },
+}
+
+/// The application's answer to [`Event::Authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// Serve the request: it opens its session.
+    Accept,
+    /// Answer it with `status` (a 4xx or 5xx; anything else is sent as 403) and `body` as
+    /// `text/plain` (at most 1 KiB of it): no session, no `o` frame, no
+    /// [`Event::Opened`].
+    Refuse {
+        /// The status, such as 401, 403 or 429.
+        status: u16,
+        /// A short explanation for the client.
+        body: String,
     },
 }
 

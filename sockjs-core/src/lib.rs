@@ -58,8 +58,8 @@ pub mod ws;
 pub use bytes;
 pub use config::{Config, Endpoint, IpRange, LimitError, Limits, Options, SessionBinding};
 pub use io::{
-    CloseReason, ConnectionId, Error, Event, Io, RequestExtras, RequestInfo, Response,
-    ResponseBody, SessionId,
+    Authorization, CloseReason, ConnectionId, Error, Event, Io, RequestExtras, RequestInfo,
+    Response, ResponseBody, SessionId,
 };
 pub use server::{Entropy, Server};
 

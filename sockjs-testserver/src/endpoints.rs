@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
-use sockjs::{Builder, Options, Session, SessionHandle};
+use sockjs::{Builder, Decision, Options, Session, SessionHandle};
 
 use crate::{Args, amplify};
 
@@ -82,6 +82,21 @@ pub(crate) async fn serve<B>(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&me);
+            }
+        })
+        .endpoint("/auth_echo", base.clone(), echo)
+        .authorize("/auth_echo", |request| async move {
+            // Only a `Cookie` header carrying `auth=ok` opens a session (HTTP/2 may split
+            // cookies over several headers).
+            let ok = request
+                .headers
+                .iter()
+                .filter(|(name, _)| name == "cookie")
+                .any(|(_, c)| c.split(';').any(|pair| pair.trim() == "auth=ok"));
+            if ok {
+                Decision::accept()
+            } else {
+                Decision::refuse(403, "Forbidden")
             }
         })
         .endpoint("/amplify", base, |mut session| async move {

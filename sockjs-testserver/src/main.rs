@@ -16,6 +16,8 @@
 //! - `/close`: closes every session at once with 3000 "Go away!".
 //! - `/ticker`: sends "tick!" every second.
 //! - `/broadcast`: sends every message to every open session.
+//! - `/auth_echo`: echoes, for requests whose `Cookie` header carries `auth=ok`; every
+//!   other request that would open a session is refused with 403.
 //! - `/amplify`: answers a number n (0 < n < 19, else 1) with 2^n `x`.
 
 mod endpoints;

@@ -273,6 +273,82 @@ fn limits_from_the_command_line(rt: &str) {
     assert_eq!(r.status, 431, "more headers than max_headers=4");
 }
 
+/// `/auth_echo` opens sessions only for `Cookie: auth=ok`; the rest get 403 on their first
+/// receiving request or handshake, and the server serves everyone else throughout.
+fn authorization_refuses_before_a_session_opens(rt: &str) {
+    let s = TestServer::start(rt);
+    let ok = [("Cookie", "theme=dark; auth=ok")];
+    let bad = [("Cookie", "auth=no")];
+    for headers in [&bad[..], &[]] {
+        for (method, transport) in [
+            ("POST", "xhr"),
+            ("POST", "xhr_streaming"),
+            ("GET", "eventsource"),
+        ] {
+            let path = format!("/auth_echo/000/{}/{transport}", sid());
+            let r = exchange(s.addr, method, &path, headers, b"");
+            assert_eq!(
+                (r.status, r.text()),
+                (403, "Forbidden".to_string()),
+                "{path}"
+            );
+        }
+        let mut ws = Conn::open(s.addr);
+        let mut h = headers.to_vec();
+        h.extend([
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        ws.request(
+            "GET",
+            &format!("/auth_echo/000/{}/websocket", sid()),
+            &h,
+            b"",
+        );
+        assert_eq!(ws.response().status, 403);
+    }
+    // /info stays public.
+    assert_eq!(
+        exchange(s.addr, "GET", "/auth_echo/info", &[], b"").status,
+        200
+    );
+    // With the cookie: a session that echoes, on polling and on WebSocket.
+    let url = format!("/auth_echo/000/{}", sid());
+    let r = exchange(s.addr, "POST", &format!("{url}/xhr"), &ok, b"");
+    assert_eq!(r.text(), "o\n");
+    let r = exchange(
+        s.addr,
+        "POST",
+        &format!("{url}/xhr_send"),
+        &ok,
+        b"[\"hey\"]",
+    );
+    assert_eq!(r.status, 204);
+    let r = exchange(s.addr, "POST", &format!("{url}/xhr"), &ok, b"");
+    assert_eq!(r.text(), "a[\"hey\"]\n");
+    let mut ws = Conn::open(s.addr);
+    let mut h = ok.to_vec();
+    h.extend([
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]);
+    ws.request(
+        "GET",
+        &format!("/auth_echo/000/{}/websocket", sid()),
+        &h,
+        b"",
+    );
+    assert_eq!(ws.head().status, 101);
+    assert_eq!(ws.ws_read_text(), "o");
+    ws.ws_text("[\"ws\"]");
+    assert_eq!(ws.ws_read_text(), "a[\"ws\"]");
+    still_serving(&s);
+}
+
 /// Per-address limits refuse one address past its share and serve every other one.
 fn per_peer_limits(rt: &str) {
     let s = TestServer::start_with(
@@ -407,6 +483,7 @@ macro_rules! hostile {
             #[test] fn slow_headers_do_not_block_others() { super::slow_headers_do_not_block_others($name) }
             #[test] fn limits_from_the_command_line() { super::limits_from_the_command_line($name) }
             #[test] fn per_peer_limits() { super::per_peer_limits($name) }
+            #[test] fn authorization_refuses_before_a_session_opens() { super::authorization_refuses_before_a_session_opens($name) }
         }
     )*};
     // A host serving only some of the test server's endpoints: the tests listed.

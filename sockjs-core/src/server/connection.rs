@@ -45,6 +45,8 @@ pub(super) struct Connection {
     pub(super) announced: bool,
     /// Counted toward [`Limits::max_connections_per_peer`] for its address.
     pub(super) peer_counted: bool,
+    /// The application accepted the request now being served: it may open its session.
+    pub(super) authorized: bool,
     /// Who frames the connection's HTTP.
     pub(super) framing: Framing,
     /// An exchange's response head, until the host takes it.
@@ -69,6 +71,9 @@ pub(super) enum ConnState {
     Http,
     /// Answering with a response that carries session frames.
     Receiving(Receiver),
+    /// A request that would open a session, waiting for the application's
+    /// [`crate::Server::authorize`].
+    Authorizing(Box<Held>),
     /// A hixie-76 handshake answered, waiting for its 8 key bytes.
     AwaitingKey3(Box<PendingHixie>),
     /// Switched to WebSocket.
@@ -78,6 +83,15 @@ pub(super) enum ConnState {
     /// Output written and the write side shut down: input is dropped until `until`, or until
     /// `budget` more bytes have come.
     Lingering { until: Instant, budget: usize },
+}
+
+/// A request held for the application's authorization.
+pub(super) struct Held {
+    pub(super) request: crate::http::Request,
+    pub(super) endpoint: usize,
+    /// An extended CONNECT for a WebSocket (RFC 8441).
+    pub(super) connect_websocket: bool,
+    pub(super) since: Instant,
 }
 
 /// How a connection is to end.
@@ -171,6 +185,7 @@ impl Connection {
             eof: false,
             announced: false,
             peer_counted: false,
+            authorized: false,
             framing: Framing::Native,
             response: None,
         }
@@ -186,6 +201,7 @@ impl Connection {
             ConnState::WebSocket(ws) => ws.close_deadline,
             ConnState::AwaitingKey3(p) => Some(p.started + limits.request_timeout),
             ConnState::Receiving(_) | ConnState::Closed => None,
+            ConnState::Authorizing(h) => Some(h.since + limits.authorization_timeout),
             ConnState::Lingering { until, .. } => Some(*until),
         };
         // An exchange's head the host has not taken counts as output waiting.
@@ -242,8 +258,9 @@ impl Server {
                 self.websocket_input(now, id, data)
             }
             // Before its upgrade, an exchange's input is its host's HTTP stack's.
-            ConnState::Http | ConnState::Receiving(_) if c.framing == Framing::Exchange => {}
-            ConnState::Http | ConnState::Receiving(_) => {
+            ConnState::Http | ConnState::Receiving(_) | ConnState::Authorizing(_)
+                if c.framing == Framing::Exchange => {}
+            ConnState::Http | ConnState::Receiving(_) | ConnState::Authorizing(_) => {
                 c.decoder.feed(data);
                 if c.request_started.is_none() && c.decoder.in_request() {
                     c.request_started = Some(now);
@@ -272,7 +289,10 @@ impl Server {
             // Closing already: it ends once written.
             ConnState::Closed => {}
             // No request can come any more (a partial one never completes).
-            ConnState::Http => self.close_connection(id, Closing::Graceful),
+            // A held request's client is gone: nothing is served for it.
+            ConnState::Http | ConnState::Authorizing(_) => {
+                self.close_connection(id, Closing::Graceful)
+            }
             ConnState::Receiving(_) | ConnState::WebSocket(_) | ConnState::AwaitingKey3(_) => {
                 // What was written before the client left still counts as delivered: the
                 // loss is reported once it is out.
@@ -411,7 +431,10 @@ impl Server {
                     c.eof = true;
                 }
             }
-            ConnState::Http | ConnState::AwaitingKey3(_) | ConnState::Closed => {}
+            ConnState::Http
+            | ConnState::AwaitingKey3(_)
+            | ConnState::Authorizing(_)
+            | ConnState::Closed => {}
         }
         if let Some(session) = undelivered {
             // A response that had ended (polling, or past `response_limit`) but whose bytes
@@ -468,6 +491,11 @@ impl Server {
             ConnState::Lingering { until, .. } => {
                 if *until <= now {
                     self.release(id, false);
+                }
+            }
+            ConnState::Authorizing(h) => {
+                if h.since + self.limits.authorization_timeout <= now {
+                    self.authorization_expired(now, id);
                 }
             }
             ConnState::Receiving(_) | ConnState::Closed => {}

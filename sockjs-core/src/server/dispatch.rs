@@ -433,6 +433,30 @@ impl Server {
     }
 
     /// A response with a plain-text body for the WebSocket upgrade errors and similar.
+    /// The answer to a request held for authorization that is not to be served (refused,
+    /// or not answered in time), on its session URL.
+    pub(super) fn refuse_held(
+        &mut self,
+        id: ConnectionId,
+        req: &Request,
+        ep: usize,
+        status: u16,
+        body: &str,
+    ) {
+        let mut ctx = ResponseContext::new(req);
+        ctx.keep_alive &= self.shutdown_deadline.is_none();
+        let url = SessionUrl {
+            endpoint: ep,
+            cors: true,
+        };
+        let a = Answer {
+            status,
+            content_type: Some(TEXT),
+            body: body.as_bytes(),
+        };
+        self.answer(id, &ctx, Some(url), a);
+    }
+
     /// The 404 a request for an unknown session gets, on a session URL.
     pub(super) fn session_not_found(
         &mut self,

@@ -11,6 +11,7 @@
 //! [`timer`], [`arena`].
 
 mod arena;
+mod authorize;
 mod connection;
 mod dispatch;
 mod exchange;
@@ -464,6 +465,8 @@ impl Server {
             }
         }
         for id in self.conns.ids() {
+            // A request held for authorization would only be refused once answered.
+            self.refuse_held_now(now, id, "Server shutting down");
             let idle = self
                 .conns
                 .get(id)

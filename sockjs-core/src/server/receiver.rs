@@ -91,6 +91,11 @@ impl Server {
         {
             return self.answer_text(id, ctx, 503, refusal);
         }
+        if existing.is_none()
+            && self.hold_for_authorization(now, id, ep, req, transport.protocol_name(), false)
+        {
+            return;
+        }
         if let Some(s) = existing
             && !self.binding_matches(s, id, ep, req)
         {
@@ -354,6 +359,7 @@ impl Server {
             }
             ConnState::Http
             | ConnState::AwaitingKey3(_)
+            | ConnState::Authorizing(_)
             | ConnState::Closed
             | ConnState::Lingering { .. } => return false,
         };

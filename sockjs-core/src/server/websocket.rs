@@ -89,6 +89,9 @@ impl Server {
             return self.answer_text(id, ctx, 503, refusal);
         }
         let protocol = if raw { "websocket-raw" } else { "websocket" };
+        if self.hold_for_authorization(now, id, ep, req, protocol, connect) {
+            return;
+        }
         let info = self.request_info(id, ep, req, protocol);
         match req.header("sec-websocket-version") {
             Some(b"13" | b"8" | b"7") => {
