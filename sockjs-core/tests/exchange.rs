@@ -720,9 +720,25 @@ fn io_respond_comes_once_and_first_and_a_bodiless_answer_closes_on_take() {
         RequestExtras::default(),
     );
     server.handle_bytes(now, id, b"GET /echo HTTP/1.1\r\n\r\n");
+    server.handle_eof(now, id);
     assert_eq!(server.poll_io(), Some(sockjs_core::Io::Respond(id)));
     assert_eq!(server.poll_io(), Some(sockjs_core::Io::Write(id)));
     assert_eq!(server.poll_io(), None);
+    // A poll waiting for its frame ignores an end of stream too: no Io::Close before the head.
+    let mut h = Harness::echo();
+    h.xhr(&session_url("t"));
+    let s = h.opened();
+    let id = h.exchange(
+        request("POST", "/echo/000/t/xhr", &[], b""),
+        RequestExtras::default(),
+    );
+    assert!(h.response(id).is_none(), "the poll waits");
+    h.client_eof(id);
+    assert_eq!(h.closed(id), None);
+    h.app_send(s, "late");
+    assert_eq!(h.response(id).unwrap().body, ResponseBody::Length(10));
+    assert_eq!(h.take_unread(id), b"a[\"late\"]\n");
+    assert_eq!(h.closed(id), Some(After::Close));
 }
 
 #[test]
