@@ -1184,3 +1184,36 @@ fn hixie76_key_past_the_session_limit_opens_no_session() {
     assert_eq!(h.server.session_count(), 1);
     assert!(h.closed(c).is_some());
 }
+
+/// A host sends each `Bytes` of an exchange's output as one piece of the body (an HTTP/1.1
+/// chunk, an HTTP/2 DATA frame): a stream's prelude and each frame are pieces of their own,
+/// where the built-in path ends a chunk, so clients that read chunk by chunk see the same.
+#[test]
+fn a_streams_output_keeps_the_chunk_boundaries_of_the_built_in_path() {
+    for (transport, prelude_len, open, frame) in [
+        ("xhr_streaming", 2049, "o\n", "a[\"x\"]\n"),
+        ("eventsource", 2, "data: o\r\n\r\n", "data: a[\"x\"]\r\n\r\n"),
+    ] {
+        let mut h = Harness::echo();
+        let c = h.exchange_stalled(
+            request(
+                if transport == "eventsource" {
+                    "GET"
+                } else {
+                    "POST"
+                },
+                &format!("/echo/000/s/{transport}"),
+                &[],
+                b"",
+            ),
+            RequestExtras::default(),
+        );
+        let s = h.opened();
+        h.app_send(s, "x");
+        let chunks: Vec<Vec<u8>> = h.server.output(c).iter().map(|b| b.to_vec()).collect();
+        assert_eq!(chunks.len(), 3, "{transport}: {chunks:?}");
+        assert_eq!(chunks[0].len(), prelude_len, "{transport}");
+        assert_eq!(chunks[1], open.as_bytes(), "{transport}");
+        assert_eq!(chunks[2], frame.as_bytes(), "{transport}");
+    }
+}

@@ -130,12 +130,19 @@ impl Output {
 
     /// Everything waiting, as chunks.
     pub(super) fn chunks(&mut self) -> &[Bytes] {
+        self.seal();
+        self.chunks.make_contiguous()
+    }
+
+    /// Ends the chunk being built, so that what comes next starts a chunk of its own: an
+    /// exchange's host sends each chunk as one piece of its body (an HTTP/1.1 chunk, an
+    /// HTTP/2 DATA frame), where the built-in path would have ended a chunk.
+    pub(super) fn seal(&mut self) {
         if !self.building.is_empty() {
             let chunk = self.building.split().freeze();
             self.sealed += chunk.len();
             self.chunks.push_back(chunk);
         }
-        self.chunks.make_contiguous()
     }
 
     /// Drops `n` written bytes from the front (never more than were handed out as chunks);

@@ -352,6 +352,11 @@ impl Server {
                         r.sent >= r.limit
                     }
                 };
+                if matches!(r.body, ReceiverBody::CloseDelimited) {
+                    // One frame, one piece of the body: an exchange's host sends it as one
+                    // chunk (or DATA frame), as the built-in path's chunked encoding does.
+                    c.out.seal();
+                }
                 if r.session.is_some() {
                     c.carried = r.session;
                 }

@@ -142,6 +142,8 @@ impl Server {
             }
             Finished::Record(r) => {
                 c.out.buf().extend_from_slice(body);
+                // A stream's prelude is a chunk of its own, as on the built-in path.
+                c.out.seal();
                 self.record_response(id, r);
             }
         }
