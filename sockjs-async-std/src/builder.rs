@@ -6,7 +6,7 @@ use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sockjs::{Callbacks, Limits, Options, Session, Task};
+use sockjs::{Callbacks, Decision, Limits, Options, RequestInfo, Session, Task};
 
 use crate::Server;
 use crate::runtime::{AsyncIo, Spawner};
@@ -80,6 +80,15 @@ impl Builder {
         callbacks: impl Callbacks,
     ) -> Self {
         self.map(|b| b.endpoint_callbacks(prefix, options, callbacks))
+    }
+
+    /// As [`sockjs::Builder::authorize`].
+    pub fn authorize<F, Fut>(self, prefix: &str, hook: F) -> Self
+    where
+        F: Fn(RequestInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Decision> + Send + 'static,
+    {
+        self.map(|b| b.authorize(prefix, hook))
     }
 
     /// As [`sockjs::Builder::limits`].

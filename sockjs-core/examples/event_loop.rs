@@ -135,6 +135,9 @@ impl Host {
             match self.server.poll_io() {
                 None => return,
                 Some(Io::Write(id)) => self.flush(id),
+                // Only for requests handed over by a host's own HTTP stack
+                // (`Server::handle_request`); every connection here comes from `accept`.
+                Some(Io::Respond(_)) => {}
                 // Done sending: half-close, but go on reading, so that bytes the peer still
                 // sends do not make the kernel reset the connection over the last response.
                 Some(Io::Shutdown(id)) => {

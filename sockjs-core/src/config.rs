@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+pub use crate::forwarded::{BadIpRange, IpRange};
 use crate::ws::deflate::DeflateConfig;
 
 /// The default `sockjs_url`: the sockjs-client 1.x build the iframe page loads.
@@ -52,6 +53,31 @@ pub struct Options {
     /// A compressed message is inflated within [`Limits::max_message_size`]: one that would
     /// inflate past it closes its connection with 1009 before it is allocated.
     pub compression: Option<DeflateConfig>,
+    /// What an HTTP session is tied to once opened; a later request for it that does not
+    /// match is answered as if the session did not exist. Default [`SessionBinding::None`].
+    pub session_binding: SessionBinding,
+    /// Whether a request that would open a session is first shown to the application
+    /// ([`crate::Event::Authorize`]) and held until it answers with
+    /// [`crate::Server::authorize`], or until [`Limits::authorization_timeout`] (then `503`).
+    /// `/info`, the greeting and the iframe page stay public. Default false.
+    pub authorize: bool,
+}
+
+/// What ties an HTTP session (polling and streaming transports; a WebSocket session is its
+/// one connection) to the client that opened it, so that a leaked session id is of no use
+/// to anyone else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionBinding {
+    /// Nothing: whoever knows the session id may use it (the protocol's behaviour).
+    #[default]
+    None,
+    /// The client's IP address: the connection's peer, or behind proxies listed in
+    /// [`Config::trusted_proxies`] the address they forwarded.
+    PeerAddress,
+    /// The value of this cookie (for example `JSESSIONID`, or the application's own
+    /// session cookie); a session opened without it only serves requests without it.
+    Cookie(String),
 }
 
 impl Default for Options {
@@ -66,6 +92,8 @@ impl Default for Options {
             websocket_ping_timeout: Some(Duration::from_secs(10)),
             allowed_origins: None,
             compression: None,
+            session_binding: SessionBinding::None,
+            authorize: false,
         }
     }
 }
@@ -106,6 +134,18 @@ impl Options {
         self.websocket_ping_timeout = t;
         self
     }
+    /// Sets [`Options::authorize`].
+    pub fn authorize(mut self, on: bool) -> Self {
+        self.authorize = on;
+        self
+    }
+
+    /// Sets [`Options::session_binding`].
+    pub fn session_binding(mut self, binding: SessionBinding) -> Self {
+        self.session_binding = binding;
+        self
+    }
+
     /// Sets [`Options::allowed_origins`].
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where
@@ -149,6 +189,14 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Connections served at once; one more is answered 503 and closed. Default 100 000.
     pub max_connections: usize,
+    /// Connections served at once from one IP address (lingering ones included); one more
+    /// is answered 503 `Too many connections from this address` and closed. Default: no
+    /// limit (`usize::MAX`), since many clients may share one address behind NAT or a proxy;
+    /// a server facing clients directly should set one.
+    pub max_connections_per_peer: usize,
+    /// Sessions alive at once opened from one IP address; a request for one more is answered
+    /// 503 `Too many sessions from this address`. Default: no limit (`usize::MAX`).
+    pub max_sessions_per_peer: usize,
     /// Bytes waiting to be written to a connection (its [`crate::Server::output`]) above
     /// which no more queued messages are moved onto it; messages are moved in frames that keep
     /// it within this, except that a single larger message goes in a frame of its own. Above
@@ -170,6 +218,10 @@ pub struct Limits {
     /// it), so the peer receives the last response rather than a reset caused by bytes it
     /// sent that were never read; then [`crate::Io::Close`]. Zero closes at once. Default 2 s.
     pub linger_timeout: Duration,
+    /// How long a request that would open a session on an endpoint with
+    /// [`Options::authorize`] waits for the application's answer; then it is answered `503`
+    /// `Authorization timed out`. Default 10 s.
+    pub authorization_timeout: Duration,
     /// How long a graceful shutdown ([`crate::Server::shutdown`]) waits for connections to
     /// finish before closing them ([`crate::Io::Close`] `aborted`). Default 10 s.
     pub shutdown_timeout: Duration,
@@ -187,14 +239,110 @@ impl Default for Limits {
             max_queued_messages: 65_536,
             max_sessions: 100_000,
             max_connections: 100_000,
+            max_connections_per_peer: usize::MAX,
+            max_sessions_per_peer: usize::MAX,
             max_unflushed_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(15),
             keep_alive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             linger_timeout: Duration::from_secs(2),
+            authorization_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+/// A limit named by [`Limits::set`], or a value it could not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitError {
+    /// No field of [`Limits`] has this name.
+    UnknownName(String),
+    /// The value is not a non-negative decimal integer (bytes, a count, or milliseconds).
+    BadValue {
+        /// The limit.
+        name: String,
+        /// The value given.
+        value: String,
+    },
+}
+
+impl std::fmt::Display for LimitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitError::UnknownName(name) => write!(
+                f,
+                "unknown limit {name:?} (known: {})",
+                Limits::NAMES.join(", ")
+            ),
+            LimitError::BadValue { name, value } => write!(
+                f,
+                "bad value {value:?} for {name}: a non-negative integer (bytes, a count, or milliseconds)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LimitError {}
+
+impl Limits {
+    /// The name of every field, as [`Limits::set`] takes them.
+    pub const NAMES: &'static [&'static str] = &[
+        "max_head_size",
+        "max_headers",
+        "max_body_size",
+        "max_frame_size",
+        "max_message_size",
+        "max_queued_bytes",
+        "max_queued_messages",
+        "max_sessions",
+        "max_connections",
+        "max_connections_per_peer",
+        "max_sessions_per_peer",
+        "max_unflushed_bytes",
+        "request_timeout",
+        "keep_alive_timeout",
+        "write_timeout",
+        "close_timeout",
+        "linger_timeout",
+        "authorization_timeout",
+        "shutdown_timeout",
+    ];
+
+    /// Sets the field called `name` from text, for configuration files and command lines:
+    /// sizes in bytes, counts as numbers, durations in milliseconds. `max_headers` is held to
+    /// at most 256 when the server starts, as its documentation says.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), LimitError> {
+        let bad = || LimitError::BadValue {
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        let number: u64 = value.trim().parse().map_err(|_| bad())?;
+        let size = || usize::try_from(number).map_err(|_| bad());
+        let millis = Duration::from_millis(number);
+        match name {
+            "max_head_size" => self.max_head_size = size()?,
+            "max_headers" => self.max_headers = size()?,
+            "max_body_size" => self.max_body_size = size()?,
+            "max_frame_size" => self.max_frame_size = size()?,
+            "max_message_size" => self.max_message_size = size()?,
+            "max_queued_bytes" => self.max_queued_bytes = size()?,
+            "max_queued_messages" => self.max_queued_messages = size()?,
+            "max_sessions" => self.max_sessions = size()?,
+            "max_connections" => self.max_connections = size()?,
+            "max_connections_per_peer" => self.max_connections_per_peer = size()?,
+            "max_sessions_per_peer" => self.max_sessions_per_peer = size()?,
+            "max_unflushed_bytes" => self.max_unflushed_bytes = size()?,
+            "request_timeout" => self.request_timeout = millis,
+            "keep_alive_timeout" => self.keep_alive_timeout = millis,
+            "write_timeout" => self.write_timeout = millis,
+            "close_timeout" => self.close_timeout = millis,
+            "linger_timeout" => self.linger_timeout = millis,
+            "authorization_timeout" => self.authorization_timeout = millis,
+            "shutdown_timeout" => self.shutdown_timeout = millis,
+            _ => return Err(LimitError::UnknownName(name.to_string())),
+        }
+        Ok(())
     }
 }
 
@@ -215,6 +363,10 @@ pub struct Config {
     pub endpoints: Vec<Endpoint>,
     /// The limits.
     pub limits: Limits,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers are believed for the client's
+    /// address ([`crate::RequestInfo::client_ip`], [`SessionBinding::PeerAddress`]). Empty by
+    /// default: the headers are ignored, since any client can send them.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Config {
@@ -234,5 +386,75 @@ impl Config {
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Trusts one more proxy (an address or CIDR block, such as `10.0.0.0/8`) to say who its
+    /// clients are.
+    pub fn trusted_proxy(mut self, range: IpRange) -> Self {
+        self.trusted_proxies.push(range);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Field names as `Debug` prints them, so a field added without a name in
+    /// [`Limits::NAMES`] and [`Limits::set`] fails here.
+    fn field_names() -> Vec<String> {
+        let debug = format!("{:?}", Limits::default());
+        let inner = debug
+            .strip_prefix("Limits { ")
+            .and_then(|s| s.strip_suffix(" }"))
+            .expect("Limits debug form");
+        inner
+            .split(", ")
+            .filter_map(|field| field.split_once(": ").map(|(n, _)| n.to_string()))
+            .filter(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect()
+    }
+
+    #[test]
+    fn every_field_is_named_and_settable() {
+        let fields = field_names();
+        assert_eq!(fields, Limits::NAMES, "Limits::NAMES lags the struct");
+        for (i, name) in Limits::NAMES.iter().enumerate() {
+            let mut limits = Limits::default();
+            let value = 1000 + i as u64;
+            limits.set(name, &value.to_string()).unwrap();
+            assert_ne!(limits, Limits::default(), "{name} did not change");
+            let debug = format!("{limits:?}");
+            let shown = if name.ends_with("_timeout") {
+                format!("{name}: {:?}", Duration::from_millis(value))
+            } else {
+                format!("{name}: {value}")
+            };
+            assert!(debug.contains(&shown), "{name}: {debug}");
+        }
+    }
+
+    #[test]
+    fn bad_names_and_values_are_refused() {
+        let mut limits = Limits::default();
+        assert_eq!(
+            limits.set("max_sessoins", "5"),
+            Err(LimitError::UnknownName("max_sessoins".into()))
+        );
+        for value in ["", "-1", "1.5", "1k", "18446744073709551616"] {
+            assert_eq!(
+                limits.set("max_sessions", value),
+                Err(LimitError::BadValue {
+                    name: "max_sessions".into(),
+                    value: value.into()
+                }),
+                "{value:?}"
+            );
+        }
+        assert_eq!(limits, Limits::default());
+        limits.set("write_timeout", "250").unwrap();
+        assert_eq!(limits.write_timeout, Duration::from_millis(250));
+        limits.set("max_connections", " 7 ").unwrap();
+        assert_eq!(limits.max_connections, 7);
     }
 }

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use bytes::Bytes;
+
 /// A connection the host accepted, as numbered by [`crate::Server::accept`].
 ///
 /// [`ConnectionId::index`] is small and unique among live connections (a slab index or an
@@ -62,6 +64,10 @@ impl fmt::Display for SessionId {
 /// [`Io::Close`], or an [`Io::Close`] at once. After [`Io::Close`] (or after the host called
 /// [`crate::Server::handle_closed`]) the core has forgotten the id and nothing more comes for it.
 ///
+/// An exchange ([`crate::Server::handle_request`]) has one [`Io::Respond`] first, then any
+/// number of [`Io::Write`]s for its body, then [`Io::Close`]; after an upgrade it goes on as
+/// a connection from `accept` does (so [`Io::Shutdown`] only ever comes after an upgrade).
+///
 /// Not `#[non_exhaustive]`: a new instruction would be one a host must carry out, so it is a
 /// breaking change that a host's `match` should fail to compile over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +84,15 @@ pub enum Io {
     /// [`crate::Server::handle_bytes`], which discards it, until [`Io::Close`]: the peer then
     /// gets the last response rather than a reset for bytes it had sent.
     Shutdown(ConnectionId),
+    /// An exchange's response head is ready (see [`crate::Server::handle_request`]): take it
+    /// with [`crate::Server::take_response`] and start the response. Comes once per
+    /// exchange, before any [`Io::Write`] for it; never for a connection from
+    /// [`crate::Server::accept`].
+    Respond(ConnectionId),
     /// Close the socket: the core has forgotten the connection.
+    ///
+    /// For an exchange not upgraded: the response's body is complete (`aborted: false`, all
+    /// output was reported written), or it must be reset (`aborted: true`).
     Close {
         /// The connection.
         connection: ConnectionId,
@@ -86,6 +100,65 @@ pub enum Io {
         /// the shutdown timeout passed, or the client broke the protocol past answering.
         aborted: bool,
     },
+}
+
+/// What a host with its own HTTP stack knows about a request beyond its head and body, for
+/// [`crate::Server::handle_request`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestExtras {
+    /// The body was longer than [`crate::Limits::max_body_size`]: the host stopped reading it
+    /// (the request's body holds at most that much). Answered as the built-in HTTP/1 path
+    /// answers a body too large (`413`).
+    pub body_too_large: bool,
+    /// The `:protocol` pseudo-header of an extended CONNECT (RFC 8441, HTTP/2; the method is
+    /// `CONNECT`). `websocket` on a WebSocket URL opens a WebSocket (version 13) answered
+    /// with `200` and an upgrade; anything else leaves the request a plain `CONNECT`.
+    pub connect_protocol: Option<Bytes>,
+}
+
+/// A response head for an exchange, from [`crate::Server::take_response`]: what the host's
+/// HTTP stack sends. Framing (`Content-Length`, `Transfer-Encoding`, chunks), persistence
+/// (`Connection: close` / `keep-alive`) and `Date` are the host's and are not among the
+/// headers; everything else is, in the order the built-in HTTP/1 path writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// A reason phrase to send instead of the status's usual one, where the protocol wants
+    /// it (`101 WebSocket Protocol Handshake` for hixie-76) and the HTTP version has one.
+    pub reason: Option<&'static str>,
+    /// The headers, names as the built-in path spells them, in order.
+    pub headers: Vec<(&'static str, Bytes)>,
+    /// The body that follows.
+    pub body: ResponseBody,
+    /// The host must switch protocols: after sending this head (a `101`, or the `200` of an
+    /// extended CONNECT), the connection's output ([`crate::Server::output`]) is for the
+    /// upgraded stream, and what the peer sends on it goes to
+    /// [`crate::Server::handle_bytes`]. The body is [`ResponseBody::Empty`].
+    pub upgrade: bool,
+}
+
+impl Response {
+    /// The first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &v[..])
+    }
+}
+
+/// The body of an exchange's [`Response`]: its bytes are the connection's output
+/// ([`crate::Server::output`], announced by [`Io::Write`]), and it ends with
+/// [`Io::Close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// No body (`204`, `304`, `101`, an upgrade); no length header either.
+    Empty,
+    /// Exactly this many bytes (`Content-Length`).
+    Length(usize),
+    /// A stream of unknown length (a streaming transport): chunked, or an HTTP/2 stream.
+    Stream,
 }
 
 /// Something the application should know about.
@@ -110,12 +183,42 @@ pub enum Event {
         /// The message.
         text: String,
     },
+    /// A request would open a session on an endpoint with
+    /// [`crate::Options::authorize`]: it is held until the application answers with
+    /// [`crate::Server::authorize`] for `connection` (or until
+    /// [`crate::Limits::authorization_timeout`], then `503`). Accepted, it is served (and
+    /// opens the session unless another request opened it meanwhile); refused, it gets the
+    /// refusal and no session exists. If the client goes away first, nothing more comes.
+    Authorize {
+        /// The connection holding the request: the one to answer for.
+        connection: ConnectionId,
+        /// Index of its endpoint in [`crate::Config::endpoints`].
+        endpoint: usize,
+        /// The request (peer, client address, path, query, headers, transport).
+        info: Box<RequestInfo>,
+    },
     /// A session closed; it takes no more sends. Sent exactly once per opened session.
     Closed {
         /// The session.
         session: SessionId,
         /// Why.
         reason: CloseReason,
+    },
+}
+
+/// The application's answer to [`Event::Authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// Serve the request: it opens its session.
+    Accept,
+    /// Answer it with `status` (a 4xx or 5xx; anything else is sent as 403) and `body` as
+    /// `text/plain` (at most 1 KiB of it): no session, no `o` frame, no
+    /// [`Event::Opened`].
+    Refuse {
+        /// The status, such as 401, 403 or 429.
+        status: u16,
+        /// A short explanation for the client.
+        body: String,
     },
 }
 
@@ -180,6 +283,10 @@ impl fmt::Display for CloseReason {
 pub struct RequestInfo {
     /// The client's address as the adapter saw it.
     pub peer: SocketAddr,
+    /// The client's IP address: the peer's, or behind a proxy listed in
+    /// [`crate::Config::trusted_proxies`] the one it forwarded (`Forwarded`,
+    /// `X-Forwarded-For`).
+    pub client_ip: std::net::IpAddr,
     /// The endpoint's prefix.
     pub prefix: String,
     /// The request path (not percent-decoded).

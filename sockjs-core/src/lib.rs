@@ -42,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+mod forwarded;
 pub mod frame;
 pub mod http;
 pub mod io;
@@ -55,8 +56,11 @@ pub mod transport;
 pub mod ws;
 
 pub use bytes;
-pub use config::{Config, Endpoint, Limits, Options};
-pub use io::{CloseReason, ConnectionId, Error, Event, Io, RequestInfo, SessionId};
+pub use config::{Config, Endpoint, IpRange, LimitError, Limits, Options, SessionBinding};
+pub use io::{
+    Authorization, CloseReason, ConnectionId, Error, Event, Io, RequestExtras, RequestInfo,
+    Response, ResponseBody, SessionId,
+};
 pub use server::{Entropy, Server};
 
 /// The examples of the crate's README, compiled and run as doctests.

@@ -25,6 +25,7 @@ impl Chat {
                     assert_eq!(reached, self.members.len(), "every member takes it");
                 }
                 Event::Closed { session, .. } => self.members.retain(|&s| s != session),
+                Event::Authorize { .. } => unreachable!("no endpoint authorizes here"),
             }
         }
     }

@@ -362,6 +362,7 @@ proptest! {
                     Event::Opened { session, .. } => sessions.push(session),
                     Event::Closed { session, .. } => *closes.entry(session).or_default() += 1,
                     Event::Message { .. } => {}
+                    Event::Authorize { .. } => unreachable!("no endpoint authorizes here"),
                 }
             }
         };
@@ -582,6 +583,7 @@ proptest! {
                     // After the first session is gone, a new receiver opens a new one.
                     Event::Opened { .. } | Event::Closed { .. } => prop_assert!(session_closed),
                     Event::Message { .. } => prop_assert!(false, "no client sends here"),
+                    Event::Authorize { .. } => prop_assert!(false, "no endpoint authorizes"),
                 }
             }
             collect(&mut h, &mut receivers, &mut received);

@@ -45,6 +45,7 @@ fn session_is_created_by_the_first_receiver_with_an_open_frame() {
         **info,
         RequestInfo {
             peer,
+            client_ip: peer.ip(),
             prefix: "/echo".into(),
             path: "/echo/000/s1/xhr".into(),
             query: "t=1".into(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
-use sockjs::{Builder, Options, Session, SessionHandle};
+use sockjs::{Builder, Decision, Options, Session, SessionHandle};
 use sockjs_core::ws::deflate::DeflateConfig;
 
 use crate::{Args, amplify};
@@ -23,6 +23,10 @@ pub(crate) async fn serve<B>(
         .sockjs_url(args.sockjs_url.clone())
         .compression(args.compression.then(DeflateConfig::default));
     let everyone: Arc<Mutex<HashSet<SessionHandle>>> = Arc::default();
+    let mut builder = builder.limits(args.limits.clone());
+    if let Some(bytes) = args.max_inbound_bytes {
+        builder = builder.max_inbound_bytes(bytes);
+    }
     let server = builder
         .endpoint("/echo", base.clone().response_limit(4096), echo)
         .endpoint(
@@ -81,6 +85,21 @@ pub(crate) async fn serve<B>(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&me);
+            }
+        })
+        .endpoint("/auth_echo", base.clone(), echo)
+        .authorize("/auth_echo", |request| async move {
+            // Only a `Cookie` header carrying `auth=ok` opens a session (HTTP/2 may split
+            // cookies over several headers).
+            let ok = request
+                .headers
+                .iter()
+                .filter(|(name, _)| name == "cookie")
+                .any(|(_, c)| c.split(';').any(|pair| pair.trim() == "auth=ok"));
+            if ok {
+                Decision::accept()
+            } else {
+                Decision::refuse(403, "Forbidden")
             }
         })
         .endpoint("/amplify", base, |mut session| async move {

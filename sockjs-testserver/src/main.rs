@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
-//!                    [--runtime tokio|async-std|smol] [--compression]
+//!                    [--runtime tokio|async-std|smol] [--limit NAME=VALUE]... [--compression]
 //! ```
+//!
+//! `--limit` sets one field of `sockjs_core::Limits` (sizes in bytes, durations in
+//! milliseconds: `--limit max_sessions=1000 --limit write_timeout=5000`), or the async
+//! layer's `max_inbound_bytes`; repeat it for several.
 //!
 //! `--compression` accepts permessage-deflate on every endpoint's WebSockets, with the core's
 //! default terms (context takeover both ways, messages under 64 bytes left uncompressed,
@@ -16,6 +20,8 @@
 //! - `/close`: closes every session at once with 3000 "Go away!".
 //! - `/ticker`: sends "tick!" every second.
 //! - `/broadcast`: sends every message to every open session.
+//! - `/auth_echo`: echoes, for requests whose `Cookie` header carries `auth=ok`; every
+//!   other request that would open a session is refused with 403.
 //! - `/amplify`: answers a number n (0 < n < 19, else 1) with 2^n `x`.
 
 mod endpoints;
@@ -36,10 +42,13 @@ struct Args {
     sockjs_url: String,
     runtime: String,
     compression: bool,
+    limits: sockjs_core::Limits,
+    max_inbound_bytes: Option<usize>,
 }
 
 const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
-                     [--runtime tokio|async-std|smol] [--compression]";
+                     [--runtime tokio|async-std|smol] \
+                     [--limit NAME=VALUE]... [--compression]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -48,6 +57,8 @@ fn parse_args() -> Result<Args, String> {
         sockjs_url: sockjs_core::config::DEFAULT_SOCKJS_URL.into(),
         runtime: "tokio".into(),
         compression: false,
+        limits: sockjs_core::Limits::default(),
+        max_inbound_bytes: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,10 +82,27 @@ fn parse_args() -> Result<Args, String> {
             "--port" => args.port = value.parse().map_err(|_| format!("bad port: {value}"))?,
             "--sockjs-url" => args.sockjs_url = value,
             "--runtime" => args.runtime = value,
+            "--limit" => set_limit(&mut args, &value)?,
             other => return Err(format!("unknown flag: {other}")),
         }
     }
     Ok(args)
+}
+
+/// Applies one `--limit NAME=VALUE`.
+fn set_limit(args: &mut Args, setting: &str) -> Result<(), String> {
+    let (name, value) = setting
+        .split_once('=')
+        .ok_or_else(|| format!("--limit wants NAME=VALUE, not {setting:?}"))?;
+    if name == "max_inbound_bytes" {
+        let bytes = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad value {value:?} for max_inbound_bytes"))?;
+        args.max_inbound_bytes = Some(bytes);
+        return Ok(());
+    }
+    args.limits.set(name, value).map_err(|e| e.to_string())
 }
 
 /// `/amplify`'s answer to `message`: 2^n `x` for 0 < n < 19, else 2 of them.
@@ -162,7 +190,34 @@ fn print_lock_stats() {
 
 #[cfg(test)]
 mod tests {
-    use super::amplify;
+    use super::{Args, amplify, set_limit};
+    use std::time::Duration;
+
+    #[test]
+    fn limits_from_the_command_line() {
+        let mut args = Args {
+            host: String::new(),
+            port: 0,
+            sockjs_url: String::new(),
+            runtime: String::new(),
+            limits: sockjs_core::Limits::default(),
+            max_inbound_bytes: None,
+        };
+        set_limit(&mut args, "max_sessions=3").unwrap();
+        set_limit(&mut args, "write_timeout=1500").unwrap();
+        set_limit(&mut args, "max_inbound_bytes=4096").unwrap();
+        assert_eq!(args.limits.max_sessions, 3);
+        assert_eq!(args.limits.write_timeout, Duration::from_millis(1500));
+        assert_eq!(args.max_inbound_bytes, Some(4096));
+        assert!(set_limit(&mut args, "max_sessions").is_err());
+        assert!(
+            set_limit(&mut args, "nonsense=1")
+                .unwrap_err()
+                .contains("unknown limit")
+        );
+        assert!(set_limit(&mut args, "max_body_size=big").is_err());
+        assert!(set_limit(&mut args, "max_inbound_bytes=-1").is_err());
+    }
 
     #[test]
     fn amplify_sizes() {

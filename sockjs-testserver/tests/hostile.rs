@@ -226,6 +226,183 @@ fn oversized_heads_bodies_and_frames(rt: &str) {
     still_serving(&s);
 }
 
+/// `--limit` reaches the server: each limit set on the command line is the one enforced.
+fn limits_from_the_command_line(rt: &str) {
+    let s = TestServer::start_with(
+        rt,
+        &[
+            "--limit",
+            "max_sessions=1",
+            "--limit=max_body_size=64",
+            "--limit",
+            "max_headers=4",
+        ],
+    );
+    let first = sid();
+    let r = exchange(s.addr, "POST", &format!("/echo/000/{first}/xhr"), &[], b"");
+    assert_eq!((r.status, r.text()), (200, "o\n".to_string()));
+    let r = exchange(
+        s.addr,
+        "POST",
+        &format!("/echo/000/{}/xhr", sid()),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 503, "a second session past max_sessions=1");
+    let send = format!("/echo/000/{first}/xhr_send");
+    let r = exchange(
+        s.addr,
+        "POST",
+        &send,
+        &[],
+        format!("[\"{}\"]", "a".repeat(70)).as_bytes(),
+    );
+    assert_eq!(r.status, 413, "a body past max_body_size=64");
+    let r = exchange(s.addr, "POST", &send, &[], b"[\"fits\"]");
+    assert_eq!(r.status, 204);
+    let r = exchange(s.addr, "POST", &format!("/echo/000/{first}/xhr"), &[], b"");
+    assert_eq!(r.text(), "a[\"fits\"]\n");
+    let many = [
+        ("X-A", "1"),
+        ("X-B", "2"),
+        ("X-C", "3"),
+        ("X-D", "4"),
+        ("X-E", "5"),
+    ];
+    let r = exchange(s.addr, "GET", "/echo/info", &many, b"");
+    assert_eq!(r.status, 431, "more headers than max_headers=4");
+}
+
+/// `/auth_echo` opens sessions only for `Cookie: auth=ok`; the rest get 403 on their first
+/// receiving request or handshake, and the server serves everyone else throughout.
+fn authorization_refuses_before_a_session_opens(rt: &str) {
+    let s = TestServer::start(rt);
+    let ok = [("Cookie", "theme=dark; auth=ok")];
+    let bad = [("Cookie", "auth=no")];
+    for headers in [&bad[..], &[]] {
+        for (method, transport) in [
+            ("POST", "xhr"),
+            ("POST", "xhr_streaming"),
+            ("GET", "eventsource"),
+        ] {
+            let path = format!("/auth_echo/000/{}/{transport}", sid());
+            let r = exchange(s.addr, method, &path, headers, b"");
+            assert_eq!(
+                (r.status, r.text()),
+                (403, "Forbidden".to_string()),
+                "{path}"
+            );
+        }
+        let mut ws = Conn::open(s.addr);
+        let mut h = headers.to_vec();
+        h.extend([
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        ws.request(
+            "GET",
+            &format!("/auth_echo/000/{}/websocket", sid()),
+            &h,
+            b"",
+        );
+        assert_eq!(ws.response().status, 403);
+    }
+    // /info stays public.
+    assert_eq!(
+        exchange(s.addr, "GET", "/auth_echo/info", &[], b"").status,
+        200
+    );
+    // With the cookie: a session that echoes, on polling and on WebSocket.
+    let url = format!("/auth_echo/000/{}", sid());
+    let r = exchange(s.addr, "POST", &format!("{url}/xhr"), &ok, b"");
+    assert_eq!(r.text(), "o\n");
+    let r = exchange(
+        s.addr,
+        "POST",
+        &format!("{url}/xhr_send"),
+        &ok,
+        b"[\"hey\"]",
+    );
+    assert_eq!(r.status, 204);
+    let r = exchange(s.addr, "POST", &format!("{url}/xhr"), &ok, b"");
+    assert_eq!(r.text(), "a[\"hey\"]\n");
+    let mut ws = Conn::open(s.addr);
+    let mut h = ok.to_vec();
+    h.extend([
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]);
+    ws.request(
+        "GET",
+        &format!("/auth_echo/000/{}/websocket", sid()),
+        &h,
+        b"",
+    );
+    assert_eq!(ws.head().status, 101);
+    assert_eq!(ws.ws_read_text(), "o");
+    ws.ws_text("[\"ws\"]");
+    assert_eq!(ws.ws_read_text(), "a[\"ws\"]");
+    still_serving(&s);
+}
+
+/// Per-address limits refuse one address past its share and serve every other one.
+fn per_peer_limits(rt: &str) {
+    let s = TestServer::start_with(
+        rt,
+        &[
+            "--limit",
+            "max_connections_per_peer=3",
+            "--limit",
+            "max_sessions_per_peer=1",
+        ],
+    );
+    let a: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let b: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    let held: Vec<Conn> = (0..3).map(|_| Conn::open_from(s.addr, a)).collect();
+    // The fourth from the same address is refused and closed, whatever it asks.
+    let mut fourth = Conn::open_from(s.addr, a);
+    fourth.request("GET", "/echo", &[], b"");
+    let r = fourth.response();
+    assert_eq!(
+        (r.status, r.text()),
+        (503, "Too many connections from this address\n".to_string())
+    );
+    assert!(fourth.is_closed());
+    // Another address is served meanwhile.
+    let mut other = Conn::open_from(s.addr, b);
+    other.request("GET", "/echo", &[], b"");
+    assert_eq!(other.response().text(), "Welcome to SockJS!\n");
+    for mut c in held {
+        c.request("GET", "/echo", &[], b"");
+        assert_eq!(c.response().status, 200);
+    }
+    // One session per address: the second from `b` gets 503, on polling and WebSocket.
+    let mut c = Conn::open_from(s.addr, b);
+    c.request("POST", &format!("/echo/000/{}/xhr", sid()), &[], b"");
+    assert_eq!(c.response().text(), "o\n");
+    c.request("POST", &format!("/echo/000/{}/xhr", sid()), &[], b"");
+    let r = c.response();
+    assert_eq!(
+        (r.status, r.text()),
+        (503, "Too many sessions from this address".to_string())
+    );
+    let mut ws = Conn::open_from(s.addr, b);
+    let path = format!("/echo/000/{}/websocket", sid());
+    let headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    ws.request("GET", &path, &headers, b"");
+    assert_eq!(ws.response().status, 503);
+    still_serving(&s);
+}
+
 fn a_client_that_stops_reading_is_cut_off(rt: &str) {
     let s = TestServer::start(rt);
     // Ask for 256 KiB answers over a WebSocket and never read them: the session's queue
@@ -304,6 +481,9 @@ macro_rules! hostile {
             #[test] fn oversized_heads_bodies_and_frames() { super::oversized_heads_bodies_and_frames($name) }
             #[test] fn a_client_that_stops_reading_is_cut_off() { super::a_client_that_stops_reading_is_cut_off($name) }
             #[test] fn slow_headers_do_not_block_others() { super::slow_headers_do_not_block_others($name) }
+            #[test] fn limits_from_the_command_line() { super::limits_from_the_command_line($name) }
+            #[test] fn per_peer_limits() { super::per_peer_limits($name) }
+            #[test] fn authorization_refuses_before_a_session_opens() { super::authorization_refuses_before_a_session_opens($name) }
         }
     )*};
     // A host serving only some of the test server's endpoints: the tests listed.

@@ -324,3 +324,59 @@ async fn a_stalled_client_does_not_hold_up_another() {
     handle.shutdown();
     timeout(LIMIT, task).await.unwrap().unwrap();
 }
+
+/// One request with extra header lines; the whole response.
+async fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}Content-Length: 0\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    timeout(LIMIT, s.read_to_end(&mut out))
+        .await
+        .expect("response in time")
+        .expect("read");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[derive(Debug, PartialEq)]
+struct User(String);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorizer_decides_and_its_data_reaches_the_handler() {
+    let builder = Server::builder()
+        .endpoint("/chat", Options::default(), |session: Session| async move {
+            let name = session.authorization::<User>().map(|u| u.0.clone());
+            let _ = session.send(format!("hello {}", name.unwrap_or_default()));
+        })
+        .authorize("/chat", |request| async move {
+            // An async decision: the hook may look things up before answering.
+            tokio::task::yield_now().await;
+            let user = request
+                .header("cookie")
+                .and_then(|c| c.strip_prefix("user="))
+                .map(str::to_string);
+            match user {
+                Some(name) => sockjs_tokio::Decision::accept_with(User(name)),
+                None => sockjs_tokio::Decision::refuse(401, "Who are you?"),
+            }
+        });
+    let (addr, handle, task) = start(builder).await;
+    let r = request_with(addr, "POST", "/chat/0/a/xhr", "").await;
+    assert!(r.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{r}");
+    assert_eq!(body(&r), "Who are you?");
+    let r = request_with(addr, "POST", "/chat/0/b/xhr", "Cookie: user=ada\r\n").await;
+    assert_eq!(body(&r), "o\n");
+    let r = request_with(addr, "POST", "/chat/0/b/xhr", "").await;
+    assert_eq!(
+        body(&r),
+        "a[\"hello ada\"]\n",
+        "an open session is not asked again"
+    );
+    handle.shutdown();
+    timeout(LIMIT, task)
+        .await
+        .expect("shut down in time")
+        .expect("join");
+}

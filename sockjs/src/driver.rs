@@ -16,8 +16,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use event_listener::Event as Notify;
-use sockjs_core::{CloseReason, ConnectionId, Event, Io, SessionId};
+use sockjs_core::{CloseReason, ConnectionId, Event, Io, RequestInfo, SessionId};
 
+use crate::authorize::{AuthData, Authorizer, Decision};
 use crate::inbox::SessionShared;
 use crate::output::{Batch, Conn};
 use crate::rt::{AsyncSocket, AsyncTimer, Runtime, Task};
@@ -42,6 +43,8 @@ struct CoreState {
     sessions: IdMap<SessionId, Arc<SessionShared>>,
     /// The deadline the timer task sleeps until.
     timer_deadline: Option<Instant>,
+    /// What the authorizer attached to the session the current call may open.
+    opening: Option<AuthData>,
     /// Senders waiting for room in a session's queue: the session, the bytes they will send,
     /// and their waker. Looked at only while non-empty.
     send_waiters: Vec<(SessionId, usize, Waker)>,
@@ -52,6 +55,8 @@ pub(crate) struct Driver {
     state: Mutex<CoreState>,
     pub(crate) runtime: Arc<dyn Runtime>,
     handlers: Vec<Handler>,
+    /// Each endpoint's authorization hook, if it has one.
+    authorizers: Vec<Option<Authorizer>>,
     /// Wakes the timer task when the deadline moves earlier or the server stops.
     timer: Signal,
     stopped: AtomicBool,
@@ -75,6 +80,8 @@ pub(crate) struct Driver {
 #[derive(Default)]
 pub(crate) struct Actions {
     spawn: Vec<(Handler, Arc<SessionShared>)>,
+    /// Requests held for authorization: their connection, the endpoint's hook, the request.
+    authorize: Vec<(ConnectionId, Option<Authorizer>, RequestInfo)>,
     /// Connections with new output, to take it from.
     flush: Vec<Arc<Conn>>,
     /// Output taken, to write once the lock is released.
@@ -87,6 +94,7 @@ impl Driver {
     pub(crate) fn new(
         server: sockjs_core::Server,
         handlers: Vec<Handler>,
+        authorizers: Vec<Option<Authorizer>>,
         runtime: Arc<dyn Runtime>,
         max_inbound_bytes: usize,
     ) -> Self {
@@ -98,9 +106,11 @@ impl Driver {
                 sessions: IdMap::default(),
                 timer_deadline: None,
                 send_waiters: Vec::new(),
+                opening: None,
             }),
             runtime,
             handlers,
+            authorizers,
             timer: Signal::new(),
             stopped: AtomicBool::new(false),
             max_inbound_bytes,
@@ -155,9 +165,7 @@ impl Driver {
             }
             r
         };
-        for (handler, shared) in actions.spawn.drain(..) {
-            self.runtime.spawn(handler(shared, Arc::downgrade(self)));
-        }
+        self.start_tasks(&mut actions);
         self.write_out(std::mem::take(&mut actions.write));
         (result, actions)
     }
@@ -225,10 +233,36 @@ impl Driver {
             }
             self.take_output(&mut state, &mut actions, now);
         }
+        self.start_tasks(&mut actions);
+        actions.write
+    }
+
+    /// Starts the handlers of new sessions and the authorization hooks of held requests.
+    fn start_tasks(self: &Arc<Self>, actions: &mut Actions) {
         for (handler, shared) in actions.spawn.drain(..) {
             self.runtime.spawn(handler(shared, Arc::downgrade(self)));
         }
-        actions.write
+        for (conn, hook, info) in actions.authorize.drain(..) {
+            let driver = Arc::downgrade(self);
+            self.runtime.spawn(Box::pin(async move {
+                let decision = match hook {
+                    Some(hook) => hook(info).await,
+                    None => Decision::accept(),
+                };
+                if let Some(driver) = driver.upgrade() {
+                    driver.authorize(conn, decision);
+                }
+            }));
+        }
+    }
+
+    /// The application's answer for the request held on `conn`.
+    fn authorize(self: &Arc<Self>, conn: ConnectionId, decision: Decision) {
+        let (answer, data) = decision.split();
+        self.with_core(|state, now| {
+            state.opening = data;
+            state.server.authorize(now, conn, answer);
+        });
     }
 
     /// Writes what waits for `conn` (its task's part: after a wake-up, or once writable).
@@ -378,6 +412,9 @@ impl Driver {
                         actions.flush.push(conn.clone());
                     }
                 }
+                // Only for exchanges (`Server::handle_request`); this driver's connections
+                // all come from `Server::accept`, which never gets one.
+                Io::Respond(_) => {}
                 Io::Shutdown(id) => {
                     if let Some(conn) = state.conns.get(&id) {
                         conn.state().shutdown = true;
@@ -400,7 +437,10 @@ impl Driver {
                     endpoint,
                     info,
                 } => {
-                    let shared = Arc::new(SessionShared::new(session, *info));
+                    let mut shared = SessionShared::new(session, *info);
+                    // The session an accepted request opens is the first one its call opens.
+                    shared.authorization = state.opening.take();
+                    let shared = Arc::new(shared);
                     state.sessions.insert(session, shared.clone());
                     if let Some(handler) = self.handlers.get(endpoint) {
                         actions.spawn.push((handler.clone(), shared));
@@ -418,8 +458,19 @@ impl Driver {
                         shared.closed(reason);
                     }
                 }
+                Event::Authorize {
+                    connection,
+                    endpoint,
+                    info,
+                } => {
+                    let hook = self.authorizers.get(endpoint).cloned().flatten();
+                    actions.authorize.push((connection, hook, *info));
+                }
             }
         }
+        // Data for a session the call did not open (another request opened it meanwhile,
+        // or it was refused after all) goes.
+        state.opening = None;
         if !state.send_waiters.is_empty() {
             // Queues shrink as the core moves them onto connections (after written bytes
             // are reported, or a new poll arrives) and vanish as sessions close.

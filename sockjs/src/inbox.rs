@@ -7,12 +7,16 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use event_listener::Event as Notify;
+
+use crate::authorize::AuthData;
 use sockjs_core::{CloseReason, RequestInfo, SessionId};
 
 /// State shared by a session's handles and the driver.
 pub(crate) struct SessionShared {
     pub(crate) id: SessionId,
     pub(crate) info: RequestInfo,
+    /// What the endpoint's authorizer attached when it accepted the opening request.
+    pub(crate) authorization: Option<AuthData>,
     /// Messages delivered and not yet received by the application.
     inbox: Mutex<Inbox>,
     /// Bytes delivered and not yet received by the application.
@@ -38,6 +42,7 @@ impl SessionShared {
         SessionShared {
             id,
             info,
+            authorization: None,
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
                 accepting: true,

@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod authorize;
 mod callbacks;
 mod connection;
 mod driver;
@@ -52,14 +53,15 @@ pub use bytes;
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
     pub use crate::{
-        Callbacks, CloseReason, Limits, Options, RequestInfo, Runtime, ServerHandle, Session,
-        SessionError, SessionHandle, SessionId,
+        Callbacks, CloseReason, Decision, Limits, Options, RequestInfo, Runtime, ServerHandle,
+        Session, SessionBinding, SessionError, SessionHandle, SessionId,
     };
 }
+pub use authorize::Decision;
 pub use callbacks::Callbacks;
 #[cfg(feature = "lock-stats")]
 pub use lock_stats::{LockStats, lock_stats};
 pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Runtime, Task};
 pub use server::{Binding, Builder, Server, ServerHandle};
 pub use session::{Session, SessionError, SessionHandle};
-pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionId};
+pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionBinding, SessionId};

@@ -9,8 +9,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_lite::future;
-use sockjs_core::{Config, Limits, Options};
+use sockjs_core::{Config, Limits, Options, RequestInfo};
 
+use crate::authorize::{Authorizer, Decision};
 use crate::callbacks::{Callbacks, run_callbacks};
 use crate::connection;
 use crate::driver::{Driver, Handler};
@@ -44,6 +45,7 @@ pub struct Builder<B = ()> {
     config: Config,
     max_inbound_bytes: usize,
     handlers: Vec<Handler>,
+    authorizers: Vec<Option<Authorizer>>,
     runtime: Arc<dyn Runtime>,
     binding: PhantomData<fn() -> B>,
 }
@@ -55,6 +57,7 @@ impl<B> Builder<B> {
             config: Config::new(),
             max_inbound_bytes: DEFAULT_MAX_INBOUND_BYTES,
             handlers: Vec::new(),
+            authorizers: Vec::new(),
             runtime,
             binding: PhantomData,
         }
@@ -81,6 +84,37 @@ impl<B> Builder<B> {
         self.handlers.push(Arc::new(move |shared, driver| {
             Box::pin(handler(Session::new(shared, driver)))
         }));
+        self.authorizers.push(None);
+        self
+    }
+
+    /// Has every request that would open a session under `prefix` (an endpoint added
+    /// before) decided by `hook` first: it sees the opening request (peer, client address,
+    /// path, query, headers and cookies, transport) and accepts it, optionally with data the
+    /// session's handler reads with [`Session::authorization`], or refuses it with a status
+    /// and a short body, which the client gets instead of a session. `/info` and the iframe
+    /// page stay public. A hook that takes longer than
+    /// [`Limits::authorization_timeout`] has its request answered `503`.
+    ///
+    /// # Panics
+    ///
+    /// If no endpoint was added under `prefix`.
+    pub fn authorize<F, Fut>(mut self, prefix: &str, hook: F) -> Self
+    where
+        F: Fn(RequestInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Decision> + Send + 'static,
+    {
+        let prefix = prefix.trim_end_matches('/');
+        let Some(i) = self
+            .config
+            .endpoints
+            .iter()
+            .position(|e| e.prefix == prefix)
+        else {
+            panic!("authorize: no endpoint under {prefix:?} was added before");
+        };
+        self.config.endpoints[i].options.authorize = true;
+        self.authorizers[i] = Some(Arc::new(move |info| Box::pin(hook(info))));
         self
     }
 
@@ -133,7 +167,13 @@ impl<B> Builder<B> {
         let entropy: sockjs_core::Entropy = Box::new(random_u32);
         let core =
             sockjs_core::Server::new(self.config, Instant::now(), SystemTime::now(), entropy);
-        let driver = Driver::new(core, self.handlers, self.runtime, self.max_inbound_bytes);
+        let driver = Driver::new(
+            core,
+            self.handlers,
+            self.authorizers,
+            self.runtime,
+            self.max_inbound_bytes,
+        );
         Server {
             listener,
             driver: Arc::new(driver),

@@ -87,6 +87,12 @@ impl SessionHandle {
         &self.shared.info
     }
 
+    /// What the endpoint's authorizer attached when it accepted the request that opened the
+    /// session ([`crate::Decision::accept_with`]), if it is a `T`.
+    pub fn authorization<T: std::any::Any>(&self) -> Option<&T> {
+        self.shared.authorization.as_deref()?.downcast_ref()
+    }
+
     /// Queues a message for the client. Never waits: the server holds messages the client
     /// has not taken yet, up to [`Limits::max_queued_bytes`](crate::Limits) (and
     /// `max_queued_messages`), beyond which the session closes with
@@ -234,6 +240,11 @@ impl Session {
     /// See [`SessionHandle::request`].
     pub fn request(&self) -> &RequestInfo {
         self.handle.request()
+    }
+
+    /// See [`SessionHandle::authorization`].
+    pub fn authorization<T: std::any::Any>(&self) -> Option<&T> {
+        self.handle.authorization()
     }
 
     /// See [`SessionHandle::send`].

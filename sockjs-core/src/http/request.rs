@@ -57,7 +57,8 @@ pub enum Method {
 }
 
 impl Method {
-    fn parse(m: &[u8]) -> Method {
+    /// The method named `m` (case-sensitive, as HTTP methods are).
+    pub fn from_bytes(m: &[u8]) -> Method {
         match m {
             b"GET" => Method::Get,
             b"POST" => Method::Post,
@@ -109,6 +110,17 @@ impl Request {
         self.headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| &h.value[..])
+    }
+
+    /// Every `name` header's value, in order (ASCII case-insensitive).
+    pub fn header_values<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
             .map(|h| &h.value[..])
     }
 
@@ -572,7 +584,7 @@ fn parse_head(bytes: &Bytes, limits: &DecoderLimits) -> Result<Head, HttpError> 
             h.name.eq_ignore_ascii_case(b"expect") && h.value.eq_ignore_ascii_case(b"100-continue")
         });
     Ok(Head {
-        method: Method::parse(method.as_bytes()),
+        method: Method::from_bytes(method.as_bytes()),
         target,
         version,
         headers,
@@ -582,7 +594,7 @@ fn parse_head(bytes: &Bytes, limits: &DecoderLimits) -> Result<Head, HttpError> 
 }
 
 /// Turns an absolute-form target (`http://host/path`) into origin-form (`/path`).
-fn origin_form(target: Bytes) -> Result<Bytes, HttpError> {
+pub(crate) fn origin_form(target: Bytes) -> Result<Bytes, HttpError> {
     if target.starts_with(b"/") || &target[..] == b"*" {
         return Ok(target);
     }

@@ -32,24 +32,14 @@ impl<'a> ResponseHead<'a> {
 
     /// Starts a head with a chosen reason phrase.
     pub fn with_reason(buf: &'a mut BytesMut, status: u16, reason: &str) -> Self {
-        buf.reserve(256);
-        buf.put_slice(b"HTTP/1.1 ");
-        put_decimal(buf, status as usize);
-        buf.put_u8(b' ');
-        buf.put_slice(reason.as_bytes());
-        buf.put_slice(b"\r\n");
+        write_status_line(buf, status, reason);
         ResponseHead { buf }
     }
 
     /// Adds a header. The value must not contain CR or LF (request header values never do:
     /// the decoder refuses them).
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        let value = value.as_ref();
-        debug_assert!(!value.iter().any(|&b| b == b'\r' || b == b'\n'));
-        self.buf.put_slice(name.as_bytes());
-        self.buf.put_slice(b": ");
-        self.buf.put_slice(value);
-        self.buf.put_slice(b"\r\n");
+        write_header(self.buf, name, value.as_ref());
         self
     }
 
@@ -57,6 +47,25 @@ impl<'a> ResponseHead<'a> {
     pub fn finish(self, framing: BodyFraming) {
         finish_head(self.buf, framing);
     }
+}
+
+/// Writes a status line (`HTTP/1.1 <status> <reason>`), reserving room for a usual head.
+pub fn write_status_line(buf: &mut BytesMut, status: u16, reason: &str) {
+    buf.reserve(256);
+    buf.put_slice(b"HTTP/1.1 ");
+    put_decimal(buf, status as usize);
+    buf.put_u8(b' ');
+    buf.put_slice(reason.as_bytes());
+    buf.put_slice(b"\r\n");
+}
+
+/// Writes one header line. The value must not contain CR or LF.
+pub fn write_header(buf: &mut BytesMut, name: &str, value: &[u8]) {
+    debug_assert!(!value.iter().any(|&b| b == b'\r' || b == b'\n'));
+    buf.put_slice(name.as_bytes());
+    buf.put_slice(b": ");
+    buf.put_slice(value);
+    buf.put_slice(b"\r\n");
 }
 
 /// Ends a head written so far into `buf` (status line and headers) with the framing header

@@ -18,7 +18,7 @@ use super::receiver::Receiver;
 use super::websocket::{PendingHixie, WsConnection};
 use crate::config::Limits;
 use crate::http::{DecoderLimits, RequestDecoder};
-use crate::io::{ConnectionId, Io, SessionId};
+use crate::io::{ConnectionId, Io, Response, SessionId};
 
 /// Input a lingering connection may still read before it is closed anyway.
 const LINGER_BUDGET: usize = 256 * 1024;
@@ -43,6 +43,27 @@ pub(super) struct Connection {
     pub(super) eof: bool,
     /// An [`Io::Write`] went out for output the host has not taken with `output` since.
     pub(super) announced: bool,
+    /// Counted toward [`Limits::max_connections_per_peer`] for its address.
+    pub(super) peer_counted: bool,
+    /// The application accepted the request now being served: it may open its session.
+    pub(super) authorized: bool,
+    /// Who frames the connection's HTTP.
+    pub(super) framing: Framing,
+    /// An exchange's response head, until the host takes it.
+    pub(super) response: Option<Response>,
+}
+
+/// Who frames a connection's HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// The core: requests are decoded from the bytes read, responses written as HTTP/1.1.
+    Native,
+    /// The host's HTTP stack, for one request ([`Server::handle_request`]): the response
+    /// head is recorded, the output is its body, and the exchange ends with it.
+    Exchange,
+    /// An exchange whose response switched protocols: from then on its output and input are
+    /// the upgraded stream's bytes, and it closes as a native connection does.
+    Upgraded,
 }
 
 pub(super) enum ConnState {
@@ -50,6 +71,9 @@ pub(super) enum ConnState {
     Http,
     /// Answering with a response that carries session frames.
     Receiving(Receiver),
+    /// A request that would open a session, waiting for the application's
+    /// [`crate::Server::authorize`].
+    Authorizing(Box<Held>),
     /// A hixie-76 handshake answered, waiting for its 8 key bytes.
     AwaitingKey3(Box<PendingHixie>),
     /// Switched to WebSocket.
@@ -59,6 +83,15 @@ pub(super) enum ConnState {
     /// Output written and the write side shut down: input is dropped until `until`, or until
     /// `budget` more bytes have come.
     Lingering { until: Instant, budget: usize },
+}
+
+/// A request held for the application's authorization.
+pub(super) struct Held {
+    pub(super) request: crate::http::Request,
+    pub(super) endpoint: usize,
+    /// An extended CONNECT for a WebSocket (RFC 8441).
+    pub(super) connect_websocket: bool,
+    pub(super) since: Instant,
 }
 
 /// How a connection is to end.
@@ -97,12 +130,19 @@ impl Output {
 
     /// Everything waiting, as chunks.
     pub(super) fn chunks(&mut self) -> &[Bytes] {
+        self.seal();
+        self.chunks.make_contiguous()
+    }
+
+    /// Ends the chunk being built, so that what comes next starts a chunk of its own: an
+    /// exchange's host sends each chunk as one piece of its body (an HTTP/1.1 chunk, an
+    /// HTTP/2 DATA frame), where the built-in path would have ended a chunk.
+    pub(super) fn seal(&mut self) {
         if !self.building.is_empty() {
             let chunk = self.building.split().freeze();
             self.sealed += chunk.len();
             self.chunks.push_back(chunk);
         }
-        self.chunks.make_contiguous()
     }
 
     /// Drops `n` written bytes from the front (never more than were handed out as chunks);
@@ -151,6 +191,10 @@ impl Connection {
             scheduled: None,
             eof: false,
             announced: false,
+            peer_counted: false,
+            authorized: false,
+            framing: Framing::Native,
+            response: None,
         }
     }
 
@@ -164,9 +208,12 @@ impl Connection {
             ConnState::WebSocket(ws) => ws.close_deadline,
             ConnState::AwaitingKey3(p) => Some(p.started + limits.request_timeout),
             ConnState::Receiving(_) | ConnState::Closed => None,
+            ConnState::Authorizing(h) => Some(h.since + limits.authorization_timeout),
             ConnState::Lingering { until, .. } => Some(*until),
         };
-        let write = (!self.out.is_empty()).then(|| self.write_progress + limits.write_timeout);
+        // An exchange's head the host has not taken counts as output waiting.
+        let waiting = !self.out.is_empty() || self.response.is_some();
+        let write = waiting.then(|| self.write_progress + limits.write_timeout);
         [state, write].into_iter().flatten().min()
     }
 }
@@ -217,7 +264,10 @@ impl Server {
             ConnState::WebSocket(_) | ConnState::AwaitingKey3(_) => {
                 self.websocket_input(now, id, data)
             }
-            ConnState::Http | ConnState::Receiving(_) => {
+            // Before its upgrade, an exchange's input is its host's HTTP stack's.
+            ConnState::Http | ConnState::Receiving(_) | ConnState::Authorizing(_)
+                if c.framing == Framing::Exchange => {}
+            ConnState::Http | ConnState::Receiving(_) | ConnState::Authorizing(_) => {
                 c.decoder.feed(data);
                 if c.request_started.is_none() && c.decoder.in_request() {
                     c.request_started = Some(now);
@@ -240,13 +290,21 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
+        if c.framing == Framing::Exchange {
+            // Before its upgrade, an exchange's input is its host's HTTP stack's, which says
+            // a client went away with `handle_closed`.
+            return;
+        }
         c.eof = true;
         match c.state {
             ConnState::Lingering { .. } => self.release(id, false),
             // Closing already: it ends once written.
             ConnState::Closed => {}
             // No request can come any more (a partial one never completes).
-            ConnState::Http => self.close_connection(id, Closing::Graceful),
+            // A held request's client is gone: nothing is served for it.
+            ConnState::Http | ConnState::Authorizing(_) => {
+                self.close_connection(id, Closing::Graceful)
+            }
             ConnState::Receiving(_) | ConnState::WebSocket(_) | ConnState::AwaitingKey3(_) => {
                 // What was written before the client left still counts as delivered: the
                 // loss is reported once it is out.
@@ -306,22 +364,25 @@ impl Server {
             }
             Closing::Abort => self.release(id, true),
             Closing::Forget => {
-                if let Some(c) = self.conns.remove(id)
-                    && matches!(c.state, ConnState::Lingering { .. })
-                {
-                    self.lingering -= 1;
-                }
+                self.remove_connection(id);
             }
         }
     }
 
     /// The last output of a closed connection is written: shut down and linger, or close at
     /// once if the peer has ended its side already.
-    fn finish_close(&mut self, id: ConnectionId) {
+    pub(super) fn finish_close(&mut self, id: ConnectionId) {
         let linger = self.limits.linger_timeout;
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
+        match c.framing {
+            // The host takes the head before the exchange ends.
+            Framing::Exchange if c.response.is_some() => return,
+            // The response is complete: the host's HTTP stack ends it.
+            Framing::Exchange => return self.release(id, false),
+            Framing::Native | Framing::Upgraded => {}
+        }
         if c.eof || linger.is_zero() {
             return self.release(id, false);
         }
@@ -334,12 +395,21 @@ impl Server {
         self.schedule_connection(id);
     }
 
+    /// Forgets a connection, keeping the counts that include it right.
+    fn remove_connection(&mut self, id: ConnectionId) -> Option<Connection> {
+        let c = self.conns.remove(id)?;
+        if matches!(c.state, ConnState::Lingering { .. }) {
+            self.lingering -= 1;
+        }
+        if c.peer_counted {
+            self.peers.remove_connection(c.peer.ip());
+        }
+        Some(c)
+    }
+
     /// Tells the host to close the socket, and forgets the connection.
     fn release(&mut self, id: ConnectionId, aborted: bool) {
-        if let Some(mut c) = self.conns.remove(id) {
-            if matches!(c.state, ConnState::Lingering { .. }) {
-                self.lingering -= 1;
-            }
+        if let Some(mut c) = self.remove_connection(id) {
             c.out.clear();
             self.io.push_back(Io::Close {
                 connection: id,
@@ -373,7 +443,10 @@ impl Server {
                     c.eof = true;
                 }
             }
-            ConnState::Http | ConnState::AwaitingKey3(_) | ConnState::Closed => {}
+            ConnState::Http
+            | ConnState::AwaitingKey3(_)
+            | ConnState::Authorizing(_)
+            | ConnState::Closed => {}
         }
         if let Some(session) = undelivered {
             // A response that had ended (polling, or past `response_limit`) but whose bytes
@@ -401,7 +474,8 @@ impl Server {
 
     pub(super) fn connection_timeout(&mut self, now: Instant, id: ConnectionId) {
         let Some(c) = self.conns.get(id) else { return };
-        if !c.out.is_empty() && c.write_progress + self.limits.write_timeout <= now {
+        let waiting = !c.out.is_empty() || c.response.is_some();
+        if waiting && c.write_progress + self.limits.write_timeout <= now {
             self.connection_lost(now, id, Closing::Abort);
             return;
         }
@@ -429,6 +503,11 @@ impl Server {
             ConnState::Lingering { until, .. } => {
                 if *until <= now {
                     self.release(id, false);
+                }
+            }
+            ConnState::Authorizing(h) => {
+                if h.since + self.limits.authorization_timeout <= now {
+                    self.authorization_expired(now, id);
                 }
             }
             ConnState::Receiving(_) | ConnState::Closed => {}

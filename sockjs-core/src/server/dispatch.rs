@@ -3,12 +3,10 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
-
 use super::Server;
 use super::connection::{Closing, ConnState};
 use super::headers::{NO_CACHE, ResponseContext, cache_for_year};
-use crate::http::{BodyFraming, Method, Request, ResponseHead};
+use crate::http::{BodyFraming, Method, Request};
 use crate::io::{ConnectionId, Event};
 use crate::pages;
 use crate::payload::PayloadError;
@@ -56,7 +54,7 @@ impl Server {
                 }
                 Ok(Some(req)) => {
                     c.request_started = None;
-                    self.handle_request(now, id, req);
+                    self.dispatch(now, id, req);
                     self.request_done(now, id);
                 }
             }
@@ -64,7 +62,7 @@ impl Server {
     }
 
     /// After a request was handled: timers for whatever the connection does next.
-    fn request_done(&mut self, now: Instant, id: ConnectionId) {
+    pub(super) fn request_done(&mut self, now: Instant, id: ConnectionId) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -91,8 +89,22 @@ impl Server {
         self.schedule_connection(id);
     }
 
-    fn handle_request(&mut self, now: Instant, id: ConnectionId, req: Request) {
+    /// Serves one request, from either entry: decoded here, or handed over by a host with
+    /// its own HTTP stack (then `connect_websocket` says if it is an extended CONNECT for a
+    /// WebSocket, RFC 8441).
+    pub(super) fn dispatch(&mut self, now: Instant, id: ConnectionId, req: Request) {
+        self.dispatch_with(now, id, req, false);
+    }
+
+    pub(super) fn dispatch_with(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        req: Request,
+        connect_websocket: bool,
+    ) {
         let mut ctx = ResponseContext::new(&req);
+        ctx.connect_websocket = connect_websocket;
         // Shutting down: a request already under way is answered, then its connection goes.
         ctx.keep_alive &= self.shutdown_deadline.is_none();
         let routed = route(&self.endpoints, req.path()).map(|(i, t)| (i, t.to_owned_target()));
@@ -102,7 +114,16 @@ impl Server {
         if target == OwnedTarget::NotFound {
             return self.answer(id, &ctx, None, not_found());
         }
-        if !target.as_target().allows(&req.method) {
+        let websocket_url = matches!(
+            target,
+            OwnedTarget::RawWebSocket
+                | OwnedTarget::Session {
+                    transport: Transport::WebSocket,
+                    ..
+                }
+        );
+        let connect = ctx.connect_websocket && websocket_url;
+        if !connect && !target.as_target().allows(&req.method) {
             return self.method_not_allowed(id, &ctx, target.as_target().allowed_methods());
         }
         let options = &self.endpoints[ep].options;
@@ -175,11 +196,11 @@ impl Server {
             }
             Transport::XhrSend => {
                 let result = xhr::parse_send(&req.body);
-                return self.client_send(id, ep, ctx, &session_id, result, false);
+                return self.client_send(id, ep, ctx, req, &session_id, result, false);
             }
             Transport::JsonpSend => {
                 let result = jsonp::parse_send(req.header("content-type"), &req.body);
-                return self.client_send(id, ep, ctx, &session_id, result, true);
+                return self.client_send(id, ep, ctx, req, &session_id, result, true);
             }
             Transport::Xhr => ReceiverKind::XhrPolling,
             Transport::XhrStreaming => ReceiverKind::XhrStreaming,
@@ -216,6 +237,7 @@ impl Server {
         id: ConnectionId,
         ep: usize,
         ctx: &ResponseContext,
+        req: &Request,
         session_id: &[u8],
         messages: Result<Vec<String>, PayloadError>,
         jsonp: bool,
@@ -239,6 +261,9 @@ impl Server {
         let Some(&session) = self.endpoints[ep].sessions.get(session_id) else {
             return self.answer(id, ctx, url, not_found());
         };
+        if !self.binding_matches(session, id, ep, req) {
+            return self.answer(id, ctx, url, not_found());
+        }
         if self.sessions.get(session).is_some_and(|s| s.is_open()) {
             for text in messages {
                 self.events.push_back(Event::Message {
@@ -277,15 +302,12 @@ impl Server {
         let entropy = self.next_entropy();
         let o = &self.endpoints[ep].options;
         let body = pages::info(o.websocket, o.cookie_needed, entropy);
-        let mut out = BytesMut::new();
-        let mut head = ResponseHead::new(&mut out, 200);
+        let mut head = self.head(id, 200);
         head.header("Content-Type", "application/json; charset=UTF-8");
         head.header("Cache-Control", NO_CACHE);
         ctx.cors(&mut head);
         ctx.connection(&mut head);
-        head.finish(BodyFraming::Length(body.len()));
-        out.extend_from_slice(body.as_bytes());
-        self.write(id, |o| o.unsplit(out));
+        self.respond(id, head, BodyFraming::Length(body.len()), body.as_bytes());
         self.after_answer(id, ctx);
     }
 
@@ -302,8 +324,7 @@ impl Server {
         let fresh = req
             .header("if-none-match")
             .is_some_and(|v| v == &page.etag[..]);
-        let mut out = BytesMut::new();
-        let mut head = ResponseHead::new(&mut out, if fresh { 304 } else { 200 });
+        let mut head = self.head(id, if fresh { 304 } else { 200 });
         if !fresh {
             head.header("Content-Type", "text/html; charset=UTF-8");
         }
@@ -311,12 +332,10 @@ impl Server {
         cache_for_year(&mut head, unix);
         ctx.connection(&mut head);
         if fresh {
-            head.finish(BodyFraming::None);
+            self.respond(id, head, BodyFraming::None, b"");
         } else {
-            head.finish(BodyFraming::Length(page.body.len()));
-            out.extend_from_slice(&page.body);
+            self.respond(id, head, BodyFraming::Length(page.body.len()), &page.body);
         }
-        self.write(id, |o| o.unsplit(out));
         self.after_answer(id, ctx);
     }
 
@@ -331,9 +350,8 @@ impl Server {
         session_url: bool,
     ) {
         let unix = self.clock.unix(now);
+        let mut head = self.head(id, 204);
         let options = &self.endpoints[ep].options;
-        let mut out = BytesMut::new();
-        let mut head = ResponseHead::new(&mut out, 204);
         if session_url {
             ctx.cookie(&mut head, options);
         }
@@ -342,31 +360,26 @@ impl Server {
         head.header("Access-Control-Allow-Methods", methods);
         head.header("Access-Control-Max-Age", "31536000");
         ctx.connection(&mut head);
-        head.finish(BodyFraming::None);
-        self.write(id, |o| o.unsplit(out));
+        self.respond(id, head, BodyFraming::None, b"");
         self.after_answer(id, ctx);
     }
 
     fn websocket_disabled(&mut self, now: Instant, id: ConnectionId, ctx: &ResponseContext) {
         let unix = self.clock.unix(now);
-        let mut out = BytesMut::new();
-        let mut head = ResponseHead::new(&mut out, 404);
+        let mut head = self.head(id, 404);
         head.header("Content-Type", TEXT);
         cache_for_year(&mut head, unix);
         ctx.connection(&mut head);
-        head.finish(BodyFraming::Length(pages::NOT_FOUND.len()));
-        out.extend_from_slice(pages::NOT_FOUND);
-        self.write(id, |o| o.unsplit(out));
+        let body = pages::NOT_FOUND;
+        self.respond(id, head, BodyFraming::Length(body.len()), body);
         self.after_answer(id, ctx);
     }
 
     fn method_not_allowed(&mut self, id: ConnectionId, ctx: &ResponseContext, allow: &str) {
-        let mut out = BytesMut::new();
-        let mut head = ResponseHead::new(&mut out, 405);
+        let mut head = self.head(id, 405);
         head.header("Allow", allow);
         ctx.connection(&mut head);
-        head.finish(BodyFraming::Length(0));
-        self.write(id, |o| o.unsplit(out));
+        self.respond(id, head, BodyFraming::Length(0), b"");
         self.after_answer(id, ctx);
     }
 
@@ -379,8 +392,7 @@ impl Server {
         session: Option<SessionUrl>,
         a: Answer<'_>,
     ) {
-        let mut out = BytesMut::new();
-        let mut head = ResponseHead::new(&mut out, a.status);
+        let mut head = self.head(id, a.status);
         if let Some(url) = session {
             let options = &self.endpoints[url.endpoint].options;
             ctx.cookie(&mut head, options);
@@ -394,12 +406,10 @@ impl Server {
         }
         ctx.connection(&mut head);
         if a.status == 204 {
-            head.finish(BodyFraming::None);
+            self.respond(id, head, BodyFraming::None, b"");
         } else {
-            head.finish(BodyFraming::Length(a.body.len()));
-            out.extend_from_slice(a.body);
+            self.respond(id, head, BodyFraming::Length(a.body.len()), a.body);
         }
-        self.write(id, |o| o.unsplit(out));
         self.after_answer(id, ctx);
     }
 
@@ -412,18 +422,53 @@ impl Server {
     /// A response for a request that cannot be served at the HTTP level; the connection
     /// closes after it.
     pub(super) fn respond_error_and_close(&mut self, id: ConnectionId, status: u16, reason: &str) {
-        let mut out = BytesMut::new();
-        let mut head = ResponseHead::new(&mut out, status);
+        let mut head = self.head(id, status);
         head.header("Content-Type", TEXT);
-        head.header("Connection", "close");
-        head.finish(BodyFraming::Length(reason.len() + 1));
-        out.extend_from_slice(reason.as_bytes());
-        out.extend_from_slice(b"\n");
-        self.write(id, |o| o.unsplit(out));
+        head.persistence("close");
+        let mut body = Vec::with_capacity(reason.len() + 1);
+        body.extend_from_slice(reason.as_bytes());
+        body.push(b'\n');
+        self.respond(id, head, BodyFraming::Length(body.len()), &body);
         self.close_connection(id, Closing::Graceful);
     }
 
     /// A response with a plain-text body for the WebSocket upgrade errors and similar.
+    /// The answer to a request held for authorization that is not to be served (refused,
+    /// or not answered in time), on its session URL.
+    pub(super) fn refuse_held(
+        &mut self,
+        id: ConnectionId,
+        req: &Request,
+        ep: usize,
+        status: u16,
+        body: &str,
+    ) {
+        let mut ctx = ResponseContext::new(req);
+        ctx.keep_alive &= self.shutdown_deadline.is_none();
+        let url = SessionUrl {
+            endpoint: ep,
+            cors: true,
+        };
+        let a = Answer {
+            status,
+            content_type: Some(TEXT),
+            body: body.as_bytes(),
+        };
+        self.answer(id, &ctx, Some(url), a);
+    }
+
+    /// The 404 a request for an unknown session gets, on a session URL.
+    pub(super) fn session_not_found(
+        &mut self,
+        id: ConnectionId,
+        ep: usize,
+        ctx: &ResponseContext,
+        cors: bool,
+    ) {
+        let url = SessionUrl { endpoint: ep, cors };
+        self.answer(id, ctx, Some(url), not_found());
+    }
+
     pub(super) fn answer_text(
         &mut self,
         id: ConnectionId,

@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 
+use super::respond::Head;
 use crate::config::Options;
-use crate::http::{Request, ResponseHead, Version};
+use crate::http::{Request, Version};
 
 /// `Cache-Control` for anything dynamic (iOS caches POSTs without it).
 pub(crate) const NO_CACHE: &str = "no-store, no-cache, no-transform, must-revalidate, max-age=0";
@@ -24,6 +25,8 @@ pub(crate) struct ResponseContext {
     pub(crate) version: Version,
     /// Whether the connection stays open after this response.
     pub(crate) keep_alive: bool,
+    /// The request is an extended CONNECT for a WebSocket (RFC 8441).
+    pub(crate) connect_websocket: bool,
 }
 
 impl ResponseContext {
@@ -52,6 +55,7 @@ impl ResponseContext {
             jsessionid,
             version: req.version,
             keep_alive: req.keep_alive,
+            connect_websocket: false,
         }
     }
 
@@ -64,7 +68,7 @@ impl ResponseContext {
     }
 
     /// CORS grant: the origin echoed with credentials, or `*` without.
-    pub(crate) fn cors(&self, head: &mut ResponseHead<'_>) {
+    pub(crate) fn cors(&self, head: &mut Head) {
         match &self.origin {
             Some(origin) => {
                 head.header("Access-Control-Allow-Origin", origin);
@@ -81,7 +85,7 @@ impl ResponseContext {
     }
 
     /// The `JSESSIONID` cookie, echoed or set to `dummy`, when the endpoint asks for it.
-    pub(crate) fn cookie(&self, head: &mut ResponseHead<'_>, options: &Options) {
+    pub(crate) fn cookie(&self, head: &mut Head, options: &Options) {
         if options.cookie_needed {
             let mut value = Vec::with_capacity(32);
             value.extend_from_slice(b"JSESSIONID=");
@@ -92,13 +96,13 @@ impl ResponseContext {
     }
 
     /// `Connection`, when persistence differs from the version's default.
-    pub(crate) fn connection(&self, head: &mut ResponseHead<'_>) {
+    pub(crate) fn connection(&self, head: &mut Head) {
         match (self.version, self.keep_alive) {
             (Version::Http10, true) => {
-                head.header("Connection", "keep-alive");
+                head.persistence("keep-alive");
             }
             (_, false) => {
-                head.header("Connection", "close");
+                head.persistence("close");
             }
             (Version::Http11, true) => {}
         }
@@ -106,7 +110,7 @@ impl ResponseContext {
 }
 
 /// Caching for a year: `Cache-Control` and `Expires` (`now_unix` is the wall clock).
-pub(crate) fn cache_for_year(head: &mut ResponseHead<'_>, now_unix: u64) {
+pub(crate) fn cache_for_year(head: &mut Head, now_unix: u64) {
     head.header("Cache-Control", "public, max-age=31536000");
     head.header(
         "Expires",

@@ -4,15 +4,21 @@
 //! to close, its timeouts), [`dispatch`] (requests read from a connection, routed, and the
 //! answers that are complete at once: greeting, `/info`, iframe, preflights, `xhr_send`,
 //! `jsonp_send`, errors), then either [`receiver`] (sessions and the HTTP responses that
-//! carry their frames) or [`websocket`] (upgrades and WebSocket connections). What only the
-//! server uses lives beside them: [`session`] (a session's queue and deadlines), [`headers`]
-//! (CORS, caching, cookies), [`timer`], [`arena`].
+//! carry their frames) or [`websocket`] (upgrades and WebSocket connections). Every response
+//! head goes through [`respond`], which writes HTTP/1.1 or records it for an [`exchange`] (a
+//! request a host's own HTTP stack handed over). What only the server uses lives beside them:
+//! [`session`] (a session's queue and deadlines), [`headers`] (CORS, caching, cookies),
+//! [`timer`], [`arena`].
 
 mod arena;
+mod authorize;
 mod connection;
 mod dispatch;
+mod exchange;
 mod headers;
+mod peers;
 mod receiver;
+mod respond;
 mod session;
 mod timer;
 mod websocket;
@@ -31,6 +37,7 @@ use crate::pages::IframePage;
 
 use self::arena::Arena;
 use self::connection::{Closing, ConnState, Connection};
+use self::peers::Peers;
 use self::session::{Session, SessionKind};
 use self::timer::{TimerOwner, TimerQueue};
 use self::websocket::Broadcast;
@@ -76,6 +83,32 @@ pub type Entropy = Box<dyn FnMut() -> u32 + Send>;
 /// carried the message; a host whose application is behind stops reading that connection
 /// until it catches up (the async layer does so past its `max_inbound_bytes`).
 ///
+/// **Hosts with their own HTTP stack** (hyper, say) hand over parsed requests instead of
+/// bytes: [`Server::handle_request`] makes each an *exchange*, a connection that carries that
+/// one request and its response, served by the same dispatch as requests the core decodes.
+/// The run loop is the same, with one more [`Io`] and one rule for the end:
+///
+/// - [`Io::Respond`]: the response head is ready; [`Server::take_response`] gives it (status,
+///   headers but for framing and persistence, the body's kind), and may end a response
+///   without a body at once, so drain [`Server::poll_io`] after it.
+/// - [`Io::Write`] and [`Server::output`]: the body's bytes, unframed. Take them when the
+///   host's HTTP stack has room for more (its backpressure) and report them with
+///   [`Server::handle_written`] as it accepts them; the core bounds and times them as on any
+///   connection.
+/// - [`Io::Close`]: the body is complete (`aborted: false`: end it) or must be reset. There
+///   is no [`Io::Shutdown`] for an exchange: one request, one response, no keep-alive.
+///   [`Server::handle_closed`] says the client went away. Input
+///   ([`Server::handle_bytes`], [`Server::handle_eof`]) has no place before an upgrade
+///   and is ignored.
+/// - A head with [`Response::upgrade`](crate::Response::upgrade) (a `101`, or the `200`
+///   of an RFC 8441 extended CONNECT): the host switches protocols; output waiting is the
+///   upgraded stream's, which from then on is driven as a connection from
+///   [`Server::accept`] (input, [`Io::Shutdown`] and [`Io::Close`] with their usual
+///   meaning). A host that cannot upgrade calls [`Server::handle_closed`].
+///
+/// An application mounted under a path is reached with the full original path: the
+/// endpoints' prefixes include the mount path.
+///
 /// **Shutdown**: after [`Server::shutdown`], keep running the loop until
 /// [`Server::connection_count`] is zero; connections still open at
 /// [`Limits::shutdown_timeout`] are closed by the core ([`Io::Close`] with `aborted`).
@@ -106,6 +139,12 @@ pub struct Server {
     broadcast: Option<Broadcast>,
     /// Messages the compressor ran for (a broadcast frame reused counts once).
     deflate_runs: u64,
+    /// Connections and sessions per client address, when per-peer limits are set.
+    peers: Peers,
+    /// Proxies believed about their clients' addresses.
+    trusted_proxies: Vec<crate::config::IpRange>,
+    /// Requests answered as if their session did not exist, for not matching its binding.
+    binding_refusals: u64,
 }
 
 struct EndpointState {
@@ -147,6 +186,7 @@ impl Server {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs();
+        let config_limits = config.limits.clone();
         Server {
             endpoints,
             limits: config.limits,
@@ -168,6 +208,9 @@ impl Server {
             deflate_memory: Arc::default(),
             broadcast: None,
             deflate_runs: 0,
+            peers: Peers::new(&config_limits),
+            trusted_proxies: config.trusted_proxies,
+            binding_refusals: 0,
         }
     }
 
@@ -232,12 +275,40 @@ impl Server {
         self.deflate_runs
     }
 
+    /// Requests for a session that did not match its [`crate::SessionBinding`] (answered as
+    /// if the session did not exist), since the server started.
+    pub fn binding_refusals(&self) -> u64 {
+        self.binding_refusals
+    }
+
     /// Registers a connection the host accepted from `peer`.
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnectionId {
         self.tick(now);
+        let mut connection = Connection::new(peer, &self.limits, now);
+        // Only accepted connections count toward their address's share: an exchange rides
+        // on a connection the host's HTTP stack accepted and holds.
+        let per_peer = self.peers.add_connection(peer.ip());
+        connection.peer_counted = per_peer == Some(true);
+        let (id, admitted) = self.admit(now, connection, per_peer == Some(false));
+        if admitted {
+            self.schedule_connection(id);
+        }
+        self.finish_call(now);
+        id
+    }
+
+    /// Registers a new connection, or answers it `503` if the server is shutting down, at
+    /// [`Limits::max_connections`], or its address at its share (`per_peer_refused`);
+    /// returns whether it was let in.
+    fn admit(
+        &mut self,
+        now: Instant,
+        conn: Connection,
+        per_peer_refused: bool,
+    ) -> (ConnectionId, bool) {
         // Lingering connections are done with: they do not keep a new one out.
         let over_limit = self.conns.len() - self.lingering >= self.limits.max_connections;
-        let id = self.conns.insert(Connection::new(peer, &self.limits, now));
+        let id = self.conns.insert(conn);
         if let Some(at) = self.shutdown_deadline {
             if self.shutdown_timer.is_none() {
                 // The shutdown's end still bounds this one, however late it came.
@@ -246,13 +317,16 @@ impl Server {
                 self.timers.push(TimerOwner::Shutdown, at);
             }
             self.respond_error_and_close(id, 503, "Server busy");
+            (id, false)
         } else if over_limit {
             self.respond_error_and_close(id, 503, "Server busy");
+            (id, false)
+        } else if per_peer_refused {
+            self.respond_error_and_close(id, 503, "Too many connections from this address");
+            (id, false)
         } else {
-            self.schedule_connection(id);
+            (id, true)
         }
-        self.finish_call(now);
-        id
     }
 
     /// Feeds bytes read from a connection.
@@ -265,7 +339,8 @@ impl Server {
     /// Reports that the peer ended its side of the connection (end of stream). What is still
     /// to be written is written; a session receiving on the connection then ends as if the
     /// connection were lost, since its client cannot send again. Calls after the first are
-    /// ignored (an edge-triggered host may read end of stream again).
+    /// ignored (an edge-triggered host may read end of stream again), and so are calls for an
+    /// exchange before its upgrade.
     pub fn handle_eof(&mut self, now: Instant, conn: ConnectionId) {
         self.tick(now);
         self.connection_eof(now, conn);
@@ -440,6 +515,8 @@ impl Server {
             }
         }
         for id in self.conns.ids() {
+            // A request held for authorization would only be refused once answered.
+            self.refuse_held_now(now, id, "Server shutting down");
             let idle = self
                 .conns
                 .get(id)

@@ -8,6 +8,7 @@
 //! 2010.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -15,10 +16,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::Server;
 use super::connection::ConnState;
 use super::headers::{NO_CACHE, ResponseContext};
-use super::session::{Session, SessionKind, SessionState};
+use super::respond::{Finished, Head};
+use super::session::{Binding, Session, SessionKind, SessionState};
+use crate::config::SessionBinding;
 use crate::frame;
-use crate::http::response::{finish_head, write_chunk, write_chunk_header, write_last_chunk};
-use crate::http::{BodyFraming, Request, ResponseHead, Version};
+use crate::http::response::{write_chunk_header, write_last_chunk};
+use crate::http::{BodyFraming, Request, Version};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
 use crate::transport::{ReceiverKind, Transport};
 
@@ -37,10 +40,11 @@ pub(super) struct Receiver {
 
 enum ReceiverBody {
     /// Polling: the head waits (without its framing line) until the one frame is known, so
-    /// the response goes out with a Content-Length.
-    Polling(BytesMut),
+    /// the response goes out with a Content-Length; None once it went.
+    Polling(Option<Head>),
     Chunked,
-    /// HTTP/1.0 streaming: the body ends when the connection closes.
+    /// HTTP/1.0 streaming, where the body ends when the connection closes; and every stream
+    /// on an exchange, whose host frames the body.
     CloseDelimited,
 }
 
@@ -83,18 +87,30 @@ impl Server {
     ) {
         let existing = self.endpoints[ep].sessions.get(session_id).copied();
         if existing.is_none()
-            && let Some(refusal) = self.session_refusal()
+            && let Some(refusal) = self.session_refusal(id)
         {
             return self.answer_text(id, ctx, 503, refusal);
+        }
+        if existing.is_none()
+            && self.hold_for_authorization(now, id, ep, req, transport.protocol_name(), false)
+        {
+            return;
+        }
+        if let Some(s) = existing
+            && !self.binding_matches(s, id, ep, req)
+        {
+            let cors = matches!(kind, ReceiverKind::XhrPolling | ReceiverKind::XhrStreaming);
+            return self.session_not_found(id, ep, ctx, cors);
         }
         self.start_receiver(now, id, ep, ctx, kind);
         let session = match existing {
             Some(s) => s,
             None => {
                 let key: Box<[u8]> = session_id.into();
-                let s =
-                    self.sessions
-                        .insert(Session::new(ep, SessionKind::Http, Some(key.clone())));
+                let mut session = Session::new(ep, SessionKind::Http, Some(key.clone()));
+                self.count_session_peer(id, &mut session);
+                session.binding = self.binding_of(id, ep, req);
+                let s = self.sessions.insert(session);
                 self.endpoints[ep].sessions.insert(key, s);
                 let info = self.request_info(id, ep, req, transport.protocol_name());
                 self.events.push_back(Event::Opened {
@@ -131,9 +147,8 @@ impl Server {
         kind: ReceiverKind,
     ) {
         let _ = now;
+        let mut head = self.head(id, 200);
         let options = &self.endpoints[ep].options;
-        let mut head_buf = BytesMut::new();
-        let mut head = ResponseHead::new(&mut head_buf, 200);
         head.header("Content-Type", kind.content_type());
         ctx.cookie(&mut head, options);
         head.header("Cache-Control", NO_CACHE);
@@ -154,21 +169,17 @@ impl Server {
         head_ctx.connection(&mut head);
         let body = if !streaming {
             // The head is finished when the frame is known.
-            ReceiverBody::Polling(head_buf)
-        } else if ctx.version == Version::Http10 {
-            head.finish(BodyFraming::CloseDelimited);
-            let mut prelude = BytesMut::new();
-            kind.write_prelude(&mut prelude);
-            head_buf.unsplit(prelude);
-            self.write(id, |o| o.unsplit(head_buf));
-            ReceiverBody::CloseDelimited
+            ReceiverBody::Polling(Some(head))
         } else {
-            head.finish(BodyFraming::Chunked);
             let mut prelude = BytesMut::new();
             kind.write_prelude(&mut prelude);
-            write_chunk(&mut head_buf, &prelude);
-            self.write(id, |o| o.unsplit(head_buf));
-            ReceiverBody::Chunked
+            if ctx.version == Version::Http10 || self.is_exchange(id) {
+                self.respond(id, head, BodyFraming::CloseDelimited, &prelude);
+                ReceiverBody::CloseDelimited
+            } else {
+                self.respond(id, head, BodyFraming::Chunked, &prelude);
+                ReceiverBody::Chunked
+            }
         };
         let limit = self.endpoints[ep].options.response_limit;
         if let Some(c) = self.conns.get_mut(id) {
@@ -307,6 +318,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return false;
         };
+        let mut recorded = None;
         let (session, ended) = match &mut c.state {
             ConnState::WebSocket(ws) => (Some(ws.session), None),
             ConnState::Receiving(r) => {
@@ -319,9 +331,13 @@ impl Server {
                 let out = c.out.buf();
                 let ended = match &mut r.body {
                     ReceiverBody::Polling(head) => {
-                        let mut head = std::mem::take(head);
-                        finish_head(&mut head, BodyFraming::Length(wrapped.len()));
-                        out.unsplit(head);
+                        let head = head.take();
+                        match head.map(|h| h.finish(BodyFraming::Length(wrapped.len()))) {
+                            Some(Finished::Wire(head)) => out.unsplit(head),
+                            Some(Finished::Record(head)) => recorded = Some(head),
+                            // A second frame on one poll (not expected): it still goes out.
+                            None => {}
+                        }
                         out.unsplit(wrapped);
                         true
                     }
@@ -336,6 +352,11 @@ impl Server {
                         r.sent >= r.limit
                     }
                 };
+                if matches!(r.body, ReceiverBody::CloseDelimited) {
+                    // One frame, one piece of the body: an exchange's host sends it as one
+                    // chunk (or DATA frame), as the built-in path's chunked encoding does.
+                    c.out.seal();
+                }
                 if r.session.is_some() {
                     c.carried = r.session;
                 }
@@ -343,9 +364,13 @@ impl Server {
             }
             ConnState::Http
             | ConnState::AwaitingKey3(_)
+            | ConnState::Authorizing(_)
             | ConnState::Closed
             | ConnState::Lingering { .. } => return false,
         };
+        if let Some(head) = recorded {
+            self.record_response(id, head);
+        }
         let ended = ended.map(|(was_empty, ended)| {
             self.announce(id, was_empty);
             ended
@@ -378,13 +403,11 @@ impl Server {
         };
         let keep_alive = r.keep_alive && !matches!(r.body, ReceiverBody::CloseDelimited);
         match r.body {
-            ReceiverBody::Polling(head) if !head.is_empty() => {
+            ReceiverBody::Polling(Some(head)) => {
                 // Ended without a frame (not expected): an empty answer keeps the framing.
-                let mut out = head;
-                finish_head(&mut out, BodyFraming::Length(0));
-                self.write(id, |o| o.unsplit(out));
+                self.respond(id, head, BodyFraming::Length(0), b"");
             }
-            ReceiverBody::Polling(_) => {}
+            ReceiverBody::Polling(None) => {}
             ReceiverBody::Chunked => self.write(id, write_last_chunk),
             ReceiverBody::CloseDelimited => {}
         }
@@ -456,21 +479,39 @@ impl Server {
     }
 
     /// Why a new session cannot be opened now, if it cannot.
-    pub(super) fn session_refusal(&self) -> Option<&'static str> {
+    /// Why connection `id` may not open a session now, if it may not.
+    pub(super) fn session_refusal(&self, id: ConnectionId) -> Option<&'static str> {
         if self.shutdown_deadline.is_some() {
             Some("Server shutting down")
         } else if self.sessions.len() >= self.limits.max_sessions {
             Some("Too many sessions")
+        } else if let Some(c) = self.conns.get(id)
+            && !self.peers.session_allowed(c.peer.ip())
+        {
+            Some("Too many sessions from this address")
         } else {
             None
         }
     }
 
+    /// Counts a session about to open on connection `id` toward its address's sessions.
+    pub(super) fn count_session_peer(&mut self, id: ConnectionId, session: &mut Session) {
+        if let Some(c) = self.conns.get(id)
+            && self.peers.add_session(c.peer.ip())
+        {
+            session.counted_peer = Some(c.peer.ip());
+        }
+    }
+
     /// Removes a session for good.
     pub(super) fn forget_session(&mut self, session: SessionId) {
-        if let Some(s) = self.sessions.remove(session)
-            && let Some(key) = s.id
-        {
+        let Some(s) = self.sessions.remove(session) else {
+            return;
+        };
+        if let Some(ip) = s.counted_peer {
+            self.peers.remove_session(ip);
+        }
+        if let Some(key) = s.id {
             let table = &mut self.endpoints[s.endpoint].sessions;
             if table.get(&key) == Some(&session) {
                 table.remove(&key);
@@ -511,6 +552,54 @@ impl Server {
         }
     }
 
+    /// The client's address for a request on connection `id` (see
+    /// [`crate::Config::trusted_proxies`]).
+    fn client_ip(&self, id: ConnectionId, req: &Request) -> IpAddr {
+        let peer = self
+            .conns
+            .get(id)
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+        crate::forwarded::client_ip(peer, req, &self.trusted_proxies)
+    }
+
+    /// What a session opened by `req` on connection `id` is bound to, by its endpoint's
+    /// [`SessionBinding`].
+    fn binding_of(&self, id: ConnectionId, ep: usize, req: &Request) -> Option<Binding> {
+        match &self.endpoints[ep].options.session_binding {
+            SessionBinding::PeerAddress => Some(Binding::Ip(self.client_ip(id, req))),
+            SessionBinding::Cookie(name) => Some(Binding::Cookie(
+                req.header_values("cookie")
+                    .find_map(|v| crate::http::query::cookie(v, name))
+                    .map(Box::from),
+            )),
+            SessionBinding::None => None,
+        }
+    }
+
+    /// Whether `req` on connection `id` may use `session`; a mismatch is counted.
+    pub(super) fn binding_matches(
+        &mut self,
+        session: SessionId,
+        id: ConnectionId,
+        ep: usize,
+        req: &Request,
+    ) -> bool {
+        let Some(bound) = self.sessions.get(session).and_then(|s| s.binding.as_ref()) else {
+            return true;
+        };
+        let ok = match bound {
+            Binding::Ip(ip) => {
+                let ip = *ip;
+                self.client_ip(id, req) == ip
+            }
+            Binding::Cookie(_) => self.binding_of(id, ep, req).as_ref() == Some(bound),
+        };
+        if !ok {
+            self.binding_refusals += 1;
+        }
+        ok
+    }
+
     /// What the application learns about the request that opened a session.
     pub(super) fn request_info(
         &self,
@@ -526,6 +615,7 @@ impl Server {
                 .get(id)
                 .map(|c| c.peer)
                 .unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+            client_ip: self.client_ip(id, req),
             prefix: self.endpoints[ep].prefix.clone(),
             path: lossy(req.path()),
             query: lossy(req.query()),

@@ -3,6 +3,7 @@
 //! its receiver lives in the server; this is the state and its rules.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -50,6 +51,20 @@ pub(crate) struct Session {
     pub(crate) pong_deadline: Option<Instant>,
     /// The deadline queued in the timer queue.
     pub(crate) scheduled: Option<Instant>,
+    /// The address it was opened from, when counted toward
+    /// [`crate::Limits::max_sessions_per_peer`].
+    pub(crate) counted_peer: Option<IpAddr>,
+    /// What later requests for it must match ([`crate::SessionBinding`]).
+    pub(crate) binding: Option<Binding>,
+}
+
+/// What an HTTP session is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// The client's address.
+    Ip(IpAddr),
+    /// A cookie's value, or its absence.
+    Cookie(Option<Box<[u8]>>),
 }
 
 impl Session {
@@ -66,6 +81,8 @@ impl Session {
             heartbeat_at: None,
             pong_deadline: None,
             scheduled: None,
+            counted_peer: None,
+            binding: None,
         }
     }
 

@@ -20,7 +20,7 @@ use super::headers::ResponseContext;
 use super::receiver::{Frame, heartbeat_deadline};
 use super::session::{Session, SessionKind};
 use crate::frame;
-use crate::http::{BodyFraming, Request, ResponseHead};
+use crate::http::{BodyFraming, Request};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
 use crate::ws::deflate::{self, DeflateConfig, DeflateParams, Deflater, Inflater};
 use crate::ws::{self, FrameDecoder, Hixie76Decoder, Incoming, ProtocolError};
@@ -204,23 +204,25 @@ impl Server {
         req: &Request,
         raw: bool,
     ) {
-        if !req.header_has_token("upgrade", "websocket") {
+        // An extended CONNECT (RFC 8441) names the protocol in `:protocol`, not in headers.
+        let connect = ctx.connect_websocket;
+        if !connect && !req.header_has_token("upgrade", "websocket") {
             return self.answer_text(id, ctx, 400, UPGRADE_ONLY);
         }
-        if !req.header_has_token("connection", "upgrade") {
+        if !connect && !req.header_has_token("connection", "upgrade") {
             return self.answer_text(id, ctx, 400, CONNECTION_UPGRADE);
         }
-        if let Some(refusal) = self.session_refusal() {
+        if let Some(refusal) = self.session_refusal(id) {
             return self.answer_text(id, ctx, 503, refusal);
         }
         let protocol = if raw { "websocket-raw" } else { "websocket" };
+        if self.hold_for_authorization(now, id, ep, req, protocol, connect) {
+            return;
+        }
         let info = self.request_info(id, ep, req, protocol);
         match req.header("sec-websocket-version") {
             Some(b"13" | b"8" | b"7") => {
-                let Some(key) = req.header("sec-websocket-key").filter(|k| !k.is_empty()) else {
-                    return self.answer_text(id, ctx, 400, "Missing \"Sec-WebSocket-Key\".");
-                };
-                // Only an acceptable offer is answered; anything else gets the plain 101.
+                // Only an acceptable offer is answered; anything else gets the plain answer.
                 let agreement = self.endpoints[ep].options.compression.and_then(|config| {
                     let offers = req
                         .headers
@@ -229,16 +231,29 @@ impl Server {
                         .map(|h| &h.value[..]);
                     deflate::negotiate(&config, offers).map(|a| (a, config))
                 });
-                let mut out = BytesMut::new();
-                let mut head = ResponseHead::new(&mut out, 101);
-                head.header("Upgrade", "websocket");
-                head.header("Connection", "Upgrade");
-                head.header("Sec-WebSocket-Accept", ws::accept_key(key));
-                if let Some((agreement, _)) = &agreement {
-                    head.header("Sec-WebSocket-Extensions", agreement.response.as_str());
+                let extension = agreement.as_ref().map(|(a, _)| a.response.clone());
+                if connect {
+                    // RFC 8441, 5: no key, and a 200 without the upgrade headers.
+                    let mut head = self.head(id, 200);
+                    head.upgrade();
+                    if let Some(extension) = &extension {
+                        head.header("Sec-WebSocket-Extensions", extension.as_str());
+                    }
+                    self.respond(id, head, BodyFraming::None, b"");
+                } else {
+                    let Some(key) = req.header("sec-websocket-key").filter(|k| !k.is_empty())
+                    else {
+                        return self.answer_text(id, ctx, 400, "Missing \"Sec-WebSocket-Key\".");
+                    };
+                    let mut head = self.head(id, 101);
+                    head.header("Upgrade", "websocket");
+                    head.header("Connection", "Upgrade");
+                    head.header("Sec-WebSocket-Accept", ws::accept_key(key));
+                    if let Some(extension) = &extension {
+                        head.header("Sec-WebSocket-Extensions", extension.as_str());
+                    }
+                    self.respond(id, head, BodyFraming::None, b"");
                 }
-                head.finish(BodyFraming::None);
-                self.write(id, |o| o.unsplit(out));
                 let limits = ws::Limits {
                     max_frame_size: self.limits.max_frame_size,
                     max_message_size: self.limits.max_message_size,
@@ -255,15 +270,12 @@ impl Server {
                 self.open_websocket(now, id, ep, raw, Decoder::Rfc6455(decoder), deflate, info);
             }
             Some(_) => {
-                let mut out = BytesMut::new();
-                let mut head = ResponseHead::new(&mut out, 426);
+                let mut head = self.head(id, 426);
                 head.header("Content-Type", "text/plain; charset=UTF-8");
                 head.header("Sec-WebSocket-Version", "13, 8, 7");
                 let body = b"Unsupported WebSocket version.";
-                head.header("Connection", "close");
-                head.finish(BodyFraming::Length(body.len()));
-                out.extend_from_slice(body);
-                self.write(id, |o| o.unsplit(out));
+                head.persistence("close");
+                self.respond(id, head, BodyFraming::Length(body.len()), body);
                 self.close_connection(id, Closing::Graceful);
             }
             None => {
@@ -273,9 +285,11 @@ impl Server {
                         .filter(|v| ws::hixie76::key_number(v).is_some())
                         .map(str::to_string)
                 };
-                let (Some(key1), Some(key2)) =
-                    (key("sec-websocket-key1"), key("sec-websocket-key2"))
-                else {
+                let (Some(key1), Some(key2), false) = (
+                    key("sec-websocket-key1"),
+                    key("sec-websocket-key2"),
+                    connect,
+                ) else {
                     return self.answer_text(id, ctx, 400, "Unsupported WebSocket version.");
                 };
                 let scheme = if req
@@ -291,17 +305,14 @@ impl Server {
                 location.extend_from_slice(b"://");
                 location.extend_from_slice(req.header("host").unwrap_or_default());
                 location.extend_from_slice(&req.target);
-                let mut out = BytesMut::new();
-                let mut head =
-                    ResponseHead::with_reason(&mut out, 101, "WebSocket Protocol Handshake");
+                let mut head = self.head_with_reason(id, 101, Some("WebSocket Protocol Handshake"));
                 head.header("Upgrade", "WebSocket");
                 head.header("Connection", "Upgrade");
                 if let Some(origin) = req.header("origin") {
                     head.header("Sec-WebSocket-Origin", origin);
                 }
                 head.header("Sec-WebSocket-Location", location);
-                head.finish(BodyFraming::None);
-                self.write(id, |o| o.unsplit(out));
+                self.respond(id, head, BodyFraming::None, b"");
                 let Some(c) = self.conns.get_mut(id) else {
                     return;
                 };
@@ -356,6 +367,7 @@ impl Server {
             SessionKind::WebSocket
         };
         let mut session = Session::new(ep, kind, None);
+        self.count_session_peer(id, &mut session);
         session.receiver = Some(id);
         session.heartbeat_at = heartbeat_deadline(&self.endpoints[ep].options, now);
         let s = self.sessions.insert(session);
@@ -401,7 +413,11 @@ impl Server {
                 unreachable!("matched above")
             };
             let key3: [u8; 8] = p.key3[..8].try_into().unwrap_or_default();
-            let Some(answer) = ws::hixie76::challenge_response(&p.key1, &p.key2, &key3) else {
+            // The 101 went out before the key came: a shutdown or the session limit reached
+            // since then leaves no answer but closing.
+            let refused = self.session_refusal(id).is_some();
+            let answer = ws::hixie76::challenge_response(&p.key1, &p.key2, &key3);
+            let Some(answer) = answer.filter(|_| !refused) else {
                 self.close_connection(id, Closing::Graceful);
                 return;
             };

@@ -7,7 +7,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::http_client::BodyMode;
 use super::{WALL_CLOCK_SECS, lossy};
-use crate::{Config, ConnectionId, Error, Event, Io, Limits, Options, Server, SessionId};
+use crate::http::Request;
+use crate::{
+    Config, ConnectionId, Error, Event, Io, Limits, Options, RequestExtras, Response, Server,
+    SessionId,
+};
 
 /// Wake-ups one `advance` may take before the harness calls it a busy loop.
 const MAX_WAKEUPS: usize = 100_000;
@@ -78,6 +82,10 @@ pub(super) struct Client {
     gone: bool,
     /// The body framing of the response whose head was read with `read_head`.
     pub(super) body: Option<BodyMode>,
+    /// The connection is an exchange ([`Server::handle_request`]).
+    exchange: bool,
+    /// An exchange's response head, taken on [`Io::Respond`].
+    response: Option<Response>,
 }
 
 impl Client {
@@ -237,6 +245,25 @@ impl Harness {
                 let client = self.conns.entry(id).or_default();
                 assert!(!client.released, "Io::Write after Io::Close");
                 assert!(!client.gone, "Io::Write for a connection reported closed");
+                assert!(
+                    !client.exchange || client.response.is_some(),
+                    "Io::Write for an exchange before its Io::Respond"
+                );
+            }
+            Io::Respond(id) => {
+                let client = self.conns.entry(id).or_default();
+                assert!(client.exchange, "Io::Respond for a connection from accept");
+                assert!(!client.released, "Io::Respond after Io::Close");
+                assert!(!client.gone, "Io::Respond for a connection reported closed");
+                assert!(client.response.is_none(), "a second Io::Respond");
+                let response = self.server.take_response(id);
+                assert!(response.is_some(), "Io::Respond without a response to take");
+                assert_eq!(
+                    self.server.take_response(id),
+                    None,
+                    "a response taken twice"
+                );
+                self.conns.entry(id).or_default().response = response;
             }
             Io::Shutdown(id) => {
                 let client = self.conns.entry(id).or_default();
@@ -256,6 +283,10 @@ impl Harness {
                 assert!(!client.released, "a second Io::Close");
                 assert!(!client.gone, "Io::Close for a connection reported closed");
                 client.released = true;
+                assert!(
+                    !client.exchange || aborted || client.response.is_some(),
+                    "an exchange ended without a response"
+                );
                 if aborted {
                     client.closed = Some(After::Abort);
                 } else {
@@ -319,6 +350,42 @@ impl Harness {
         self.conns.entry(id).or_default().stalled = true;
         self.drain();
         id
+    }
+
+    /// A host with its own HTTP stack hands over `request` from a fresh local port
+    /// ([`Server::handle_request`]): an exchange. The harness takes its head on
+    /// [`Io::Respond`] ([`Harness::response`]); what the connection's client receives is
+    /// the body, then (after an upgrade) the upgraded stream's bytes.
+    pub fn exchange(&mut self, request: Request, extras: RequestExtras) -> ConnectionId {
+        self.exchange_with(request, extras, false)
+    }
+
+    /// [`Harness::exchange`] whose client reads nothing from the start (see
+    /// [`Harness::stop_reading`]): a host whose HTTP stack takes no body bytes.
+    pub fn exchange_stalled(&mut self, request: Request, extras: RequestExtras) -> ConnectionId {
+        self.exchange_with(request, extras, true)
+    }
+
+    fn exchange_with(
+        &mut self,
+        request: Request,
+        extras: RequestExtras,
+        stalled: bool,
+    ) -> ConnectionId {
+        let port = self.next_port;
+        self.next_port = self.next_port.checked_add(1).unwrap_or(FIRST_PORT);
+        let peer = SocketAddr::from(([127, 0, 0, 1], port));
+        let id = self.server.handle_request(self.now, peer, request, extras);
+        let client = self.conns.entry(id).or_default();
+        client.exchange = true;
+        client.stalled = stalled;
+        self.drain();
+        id
+    }
+
+    /// The response head of exchange `conn`, once the server gave it.
+    pub fn response(&self, conn: ConnectionId) -> Option<&Response> {
+        self.conns.get(&conn).and_then(|c| c.response.as_ref())
     }
 
     /// The client writes `bytes`.

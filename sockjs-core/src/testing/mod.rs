@@ -103,6 +103,28 @@ pub fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
     l
 }
 
+/// Decodes one request from the front of `bytes` as the built-in HTTP/1 path would, with
+/// bounds too large to refuse anything: what a host's own HTTP stack would hand over to
+/// [`crate::Server::handle_request`] for those bytes. Returns the request and the bytes after
+/// it (for an upgrade, the first bytes of the upgraded stream).
+///
+/// # Panics
+///
+/// If `bytes` does not start with a whole request.
+#[track_caller]
+pub fn decode_request(bytes: &[u8]) -> (crate::http::Request, Vec<u8>) {
+    let mut decoder = crate::http::RequestDecoder::new(crate::http::DecoderLimits {
+        max_head_size: usize::MAX,
+        max_headers: crate::http::request::MAX_HEADERS_CAP,
+        max_body_size: usize::MAX,
+    });
+    decoder.feed(bytes);
+    match decoder.decode() {
+        Ok(Some(request)) => (request, decoder.take_remaining().to_vec()),
+        other => panic!("not a whole request ({other:?}): {:?}", lossy(bytes)),
+    }
+}
+
 /// `n` milliseconds.
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -29,13 +29,13 @@ impl TestServer {
         TestServer::start_with(runtime, &[])
     }
 
-    /// The test server on `runtime` with `flags` added to its command line.
-    pub fn start_with(runtime: &str, flags: &[&str]) -> TestServer {
+    /// The test server on `runtime` with more command-line arguments.
+    pub fn start_with(runtime: &str, args: &[&str]) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"));
         command
             .args(["--host", "127.0.0.1", "--port", "0", "--runtime", runtime])
             .args(["--sockjs-url", SOCKJS_URL])
-            .args(flags);
+            .args(args);
         TestServer::spawn(command)
     }
 
@@ -159,7 +159,22 @@ pub struct Conn {
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Conn::with_stream(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// A connection from another loopback address (`127.0.0.2` and so on), as a second
+    /// client machine.
+    pub fn open_from(addr: SocketAddr, local: std::net::IpAddr) -> Conn {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+        socket
+            .bind(&SocketAddr::new(local, 0).into())
+            .expect("bind the client");
+        socket.connect(&addr.into()).expect("connect");
+        Conn::with_stream(socket.into())
+    }
+
+    fn with_stream(stream: TcpStream) -> Conn {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
         Conn {
