@@ -200,6 +200,7 @@ mod tests {
             port: 0,
             sockjs_url: String::new(),
             runtime: String::new(),
+            compression: false,
             limits: sockjs_core::Limits::default(),
             max_inbound_bytes: None,
         };
