@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
-//!                    [--runtime tokio|async-std|smol]
+//!                    [--runtime tokio|async-std|smol] [--via axum [--tls]]
 //! ```
+//!
+//! `--via axum` (tokio only) serves the same endpoints through an axum `Router` that also
+//! answers `GET /` with `hello world`; `--tls` adds TLS with a self-signed certificate
+//! (HTTP/2 and HTTP/1.1 by ALPN).
 //!
 //! - `/echo`: echoes every message (response_limit 4096, so streaming responses end often).
 //! - `/disabled_websocket_echo`: the same without WebSockets.
@@ -15,6 +19,7 @@
 //! - `/amplify`: answers a number n (0 < n < 19, else 1) with 2^n `x`.
 
 mod endpoints;
+mod via_axum;
 
 /// jemalloc with background purging: after a burst of sessions ends, their memory goes back to
 /// the operating system within seconds (glibc's allocator keeps it for reuse instead).
@@ -31,10 +36,13 @@ struct Args {
     port: u16,
     sockjs_url: String,
     runtime: String,
+    /// `axum`: through an axum Router and hyper.
+    via: Option<String>,
+    tls: bool,
 }
 
 const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
-                     [--runtime tokio|async-std|smol]";
+                     [--runtime tokio|async-std|smol] [--via axum [--tls]]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -42,6 +50,8 @@ fn parse_args() -> Result<Args, String> {
         port: 8081,
         sockjs_url: sockjs_core::config::DEFAULT_SOCKJS_URL.into(),
         runtime: "tokio".into(),
+        via: None,
+        tls: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,6 +62,10 @@ fn parse_args() -> Result<Args, String> {
         if name == "--help" || name == "-h" {
             return Err(String::new());
         }
+        if name == "--tls" {
+            args.tls = true;
+            continue;
+        }
         let value = match inline {
             Some(v) => v,
             None => it.next().ok_or_else(|| format!("{name} needs a value"))?,
@@ -61,6 +75,8 @@ fn parse_args() -> Result<Args, String> {
             "--port" => args.port = value.parse().map_err(|_| format!("bad port: {value}"))?,
             "--sockjs-url" => args.sockjs_url = value,
             "--runtime" => args.runtime = value,
+            "--via" if value == "axum" => args.via = Some(value),
+            "--via" => return Err(format!("unknown --via: {value} (axum)")),
             other => return Err(format!("unknown flag: {other}")),
         }
     }
@@ -89,7 +105,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.tls && args.via.is_none() {
+        eprintln!("--tls needs --via axum");
+        return ExitCode::from(2);
+    }
     let result = match args.runtime.as_str() {
+        "tokio" if args.via.is_some() => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| rt.block_on(via_axum::serve(&args))),
+        _ if args.via.is_some() => {
+            eprintln!("--via axum runs on tokio only");
+            return ExitCode::from(2);
+        }
         // tokio's multi-threaded runtime runs the tasks and the accept loop.
         "tokio" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

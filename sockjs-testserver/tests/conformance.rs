@@ -520,7 +520,7 @@ macro_rules! conformance {
     };
 }
 
-conformance!(tokio => "tokio", async_std => "async-std", smol => "smol");
+conformance!(tokio => "tokio", async_std => "async-std", smol => "smol", axum => "axum");
 
 // sockjs-core's example host: no /broadcast, /amplify or /ticker, and no SIGTERM handling.
 conformance!(event_loop => "event_loop":

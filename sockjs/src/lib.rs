@@ -44,6 +44,8 @@ mod lock_stats;
 mod output;
 mod rt;
 mod server;
+#[cfg(feature = "tower")]
+pub mod service;
 mod session;
 mod signal;
 

@@ -119,6 +119,17 @@ impl<B> Builder<B> {
         self
     }
 
+    /// What the builder holds, for a server that is not a listener (the tower service).
+    #[cfg(feature = "tower")]
+    pub(crate) fn into_parts(self) -> (Config, Vec<Handler>, Arc<dyn Runtime>, usize) {
+        (
+            self.config,
+            self.handlers,
+            self.runtime,
+            self.max_inbound_bytes,
+        )
+    }
+
     /// Binds a listener. A host name is resolved with the standard library's blocking
     /// resolver; pass an address to avoid that.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server<B>> {
@@ -258,7 +269,7 @@ impl Drop for StopOnDrop<'_> {
 
 /// An unpredictable `u32` for `/info`'s entropy: the standard library's hasher with fresh
 /// random keys (seeded from the operating system once per thread, then stepped per call).
-fn random_u32() -> u32 {
+pub(crate) fn random_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

@@ -87,6 +87,14 @@ impl SessionHandle {
         &self.shared.info
     }
 
+    /// The extensions of the request that opened the session, when it came through the
+    /// [`SockJsService`](crate::service::SockJsService) (what the application's middleware
+    /// put there: state, an authenticated user); empty with the built-in listener.
+    #[cfg(feature = "tower")]
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.shared.extensions
+    }
+
     /// Queues a message for the client. Never waits: the server holds messages the client
     /// has not taken yet, up to [`Limits::max_queued_bytes`](crate::Limits) (and
     /// `max_queued_messages`), beyond which the session closes with
@@ -234,6 +242,12 @@ impl Session {
     /// See [`SessionHandle::request`].
     pub fn request(&self) -> &RequestInfo {
         self.handle.request()
+    }
+
+    /// See [`SessionHandle::extensions`].
+    #[cfg(feature = "tower")]
+    pub fn extensions(&self) -> &http::Extensions {
+        self.handle.extensions()
     }
 
     /// See [`SessionHandle::send`].

@@ -21,15 +21,20 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// The test server on `runtime`; `"event_loop"` is [`TestServer::start_example`].
+    /// The test server on `runtime`; `"event_loop"` is [`TestServer::start_example`],
+    /// `"axum"` the tokio server through axum (`--via axum`).
     pub fn start(runtime: &str) -> TestServer {
         if runtime == "event_loop" {
             return TestServer::start_example();
         }
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"));
-        command
-            .args(["--host", "127.0.0.1", "--port", "0", "--runtime", runtime])
-            .args(["--sockjs-url", SOCKJS_URL]);
+        command.args(["--host", "127.0.0.1", "--port", "0"]);
+        match runtime {
+            // Through an axum Router, by hyper.
+            "axum" => command.args(["--via", "axum"]),
+            _ => command.args(["--runtime", runtime]),
+        };
+        command.args(["--sockjs-url", SOCKJS_URL]);
         TestServer::spawn(command)
     }
 
