@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the official SockJS protocol suite (`latest`, then `quirks`) against every host: by
-# default the release test server on each runtime (tokio, async-std, smol), and the core's
+# default the release test server on each runtime (tokio, async-std, smol) and through axum
+# (`axum`: --via axum), and the core's
 # `event_loop` example where sockjs-core/examples/event_loop.rs exists.
 #
 #   .ci/protocol-suite.sh [NAME=COMMAND ...]     # each argument adds a host to the list
@@ -45,10 +46,11 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
 server_bin="$target_dir/release/sockjs-testserver"
 
 # ---- the host list
-default_names=(tokio async-std smol)
+default_names=(tokio async-std smol axum)
 default_command() {
   case "$1" in
     tokio | async-std | smol) echo "exec '$server_bin' --host 127.0.0.1 --port {port} --runtime $1" ;;
+    axum) echo "exec '$server_bin' --host 127.0.0.1 --port {port} --via axum" ;;
     event_loop) echo "exec cargo run --release -q -p sockjs-core --example event_loop -- 127.0.0.1:{port}" ;;
     *) return 1 ;;
   esac
@@ -87,7 +89,7 @@ done
 # ---- build what the default hosts run, once
 if [ "${SUITE_BUILD:-1}" != 0 ]; then
   for name in "${names[@]}"; do
-    case "$name" in tokio | async-std | smol) need_server=1 ;; event_loop) need_example=1 ;; esac
+    case "$name" in tokio | async-std | smol | axum) need_server=1 ;; event_loop) need_example=1 ;; esac
   done
   if [ -n "${need_server:-}" ]; then
     echo "protocol suite: cargo build --release -p sockjs-testserver"

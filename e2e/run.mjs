@@ -205,7 +205,7 @@ async function startServer(label, command, env) {
   child.on('error', (e) => {
     spawnError = e;
   });
-  const base = `http://127.0.0.1:${env.PORT}`;
+  const base = `${env.SCHEME || 'http'}://127.0.0.1:${env.PORT}`;
   const deadline = Date.now() + startTimeoutMs;
   while (Date.now() < deadline) {
     if (spawnError || child.exitCode !== null || child.signalCode !== null) {
@@ -234,8 +234,9 @@ const MAX_RESTARTS = 3;
 // A SockJS server this run started. If it dies mid-run, the death is recorded as a failure
 // and it is started again (on a new port), so one crash does not hide every later result.
 class ManagedServer {
-  constructor(label, commandFor, sockjsUrl) {
+  constructor(label, commandFor, sockjsUrl, scheme = 'http') {
     this.label = label;
+    this.scheme = scheme;
     this.commandFor = commandFor;
     this.sockjsUrl = sockjsUrl;
     this.deaths = [];
@@ -249,7 +250,7 @@ class ManagedServer {
     const port = await freePort();
     const name = this.starts ? `${this.label}-restart${this.starts}` : this.label;
     this.starts++;
-    const s = await startServer(name, this.commandFor(port), { HOST: '127.0.0.1', PORT: String(port), SOCKJS_URL: this.sockjsUrl });
+    const s = await startServer(name, this.commandFor(port), { HOST: '127.0.0.1', PORT: String(port), SOCKJS_URL: this.sockjsUrl, SCHEME: this.scheme });
     Object.assign(this, { child: s.child, url: s.base, log: s.log, down: null });
     s.child.once('exit', (code, signal) => this.onExit(s, code, signal));
     console.log(`[${this.label}] server pid ${s.child.pid} on ${s.base}`);
@@ -474,13 +475,21 @@ async function main() {
           return;
         }
       }
+      // `axum`: the tokio server through an axum Router; `axum-tls`: the same over TLS with a
+      // self-signed certificate (HTTP/2 by ALPN in Chromium, which ignores certificate errors
+      // here; Node's client is told not to check it).
+      const how = { axum: ['--via', 'axum'], 'axum-tls': ['--via', 'axum', '--tls'] };
+      if (runtimes.includes('axum-tls')) {
+        process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+      }
       targets = runtimes.map((rt) => ({
         label: rt,
-        command: (port) => [bin, '--host', '127.0.0.1', '--port', String(port), '--sockjs-url', pages.clientUrl, '--runtime', rt],
+        scheme: rt === 'axum-tls' ? 'https' : 'http',
+        command: (port) => [bin, '--host', '127.0.0.1', '--port', String(port), '--sockjs-url', pages.clientUrl, ...(how[rt] || ['--runtime', rt])],
       }));
     }
     for (const target of targets) {
-      const server = new ManagedServer(target.label, target.command, pages.clientUrl);
+      const server = new ManagedServer(target.label, target.command, pages.clientUrl, target.scheme);
       try {
         await server.start();
       } catch (e) {
