@@ -54,7 +54,12 @@ pub(crate) async fn serve(args: &Args) -> io::Result<()> {
         let tls = tls.clone();
         tokio::spawn(async move {
             // The peer's address, where the SockJS service looks for it.
+            let log = tls.is_some();
             let service = tower::ServiceFn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                if log && request.method() == hyper::Method::CONNECT {
+                    // What the TLS e2e run reports: WebSockets over HTTP/2 (RFC 8441).
+                    eprintln!("extended CONNECT {} from {peer}", request.uri().path());
+                }
                 request.extensions_mut().insert(peer);
                 app.clone().call(request)
             });
@@ -69,6 +74,8 @@ pub(crate) async fn serve(args: &Args) -> io::Result<()> {
                     let Ok(stream) = acceptor.accept(stream).await else {
                         return;
                     };
+                    let alpn = stream.get_ref().1.alpn_protocol().map(String::from_utf8_lossy);
+                    eprintln!("tls connection from {peer}: alpn {}", alpn.as_deref().unwrap_or("none"));
                     let _ = http
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .await;
