@@ -68,7 +68,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sockjs_core::bytes::BytesMut;
 use sockjs_core::transport::{eventsource, htmlfile, jsonp, xhr};
-use sockjs_core::{CloseReason, Config, ConnectionId, Event, Io, Limits, Server, SessionId, frame};
+use sockjs_core::http::Request;
+use sockjs_core::{
+    CloseReason, Config, ConnectionId, Event, Io, Limits, RequestExtras, Response, ResponseBody,
+    Server, SessionId, frame,
+};
 
 use crate::ws_read;
 
@@ -154,6 +158,22 @@ pub struct Conn {
     pub timer_calls: usize,
     /// It was refused on accept: its first output is a 503.
     pub refused: bool,
+    /// For an exchange (`Server::handle_request`): what its host knows of it.
+    pub exchange: Option<ExchangeModel>,
+}
+
+/// What the host knows of an exchange.
+#[derive(Debug, Default)]
+pub struct ExchangeModel {
+    /// The head taken on `Io::Respond`.
+    pub response: Option<Response>,
+}
+
+impl ExchangeModel {
+    /// Whether its head switched protocols.
+    pub fn upgraded(&self) -> bool {
+        self.response.as_ref().is_some_and(|r| r.upgrade)
+    }
 }
 
 impl Conn {
@@ -307,11 +327,52 @@ impl Harness {
             dropped: false,
             timer_calls: 0,
             refused: false,
+            exchange: None,
         });
         let i = self.conns.len() - 1;
         let first = self.server.output(id).first().cloned().unwrap_or_default();
         self.conns[i].refused = first.starts_with(b"HTTP/1.1 503 ");
         self.conns[i].announced = false;
+        self.drain();
+        i
+    }
+
+    /// Hands a parsed request over as an exchange (`Server::handle_request`); returns its
+    /// index in [`Harness::conns`]. The call counts as a feed of the new connection.
+    pub fn exchange(&mut self, request: Request, extras: RequestExtras) -> usize {
+        self.next_port = self.next_port.wrapping_add(1);
+        let port = self.next_port;
+        let peer = SocketAddr::from(([127, 0, 0, 1], port));
+        let fed = 64 + request.target.len() + request.body.len()
+            + request.headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum::<usize>();
+        self.begin(Call::Feed(self.conns.len()));
+        let id = self.server.handle_request(self.now, peer, request, extras);
+        assert!(
+            !self.by_conn.contains_key(&id),
+            "handle_request reused a live or past id {id}"
+        );
+        self.by_conn.insert(id, self.conns.len());
+        self.by_port.insert(port, self.conns.len());
+        self.conns.push(Conn {
+            id,
+            port,
+            phase: Phase::Open,
+            fed,
+            heads: 1,
+            tail: [0; 2],
+            output: Vec::new(),
+            sent: 0,
+            write_pending: false,
+            announced: false,
+            eof: false,
+            dropped: false,
+            timer_calls: 0,
+            refused: false,
+            exchange: Some(ExchangeModel::default()),
+        });
+        // Live for the checks on what the call produced.
+        self.live_at_call.push(true);
+        let i = self.conns.len() - 1;
         self.drain();
         i
     }
@@ -373,14 +434,37 @@ impl Harness {
         let keep = KEPT_OUTPUT.saturating_sub(before).min(n);
         c.output.extend_from_slice(&taken[..keep]);
         c.sent += n;
-        let head = c.output.len().min(9);
-        assert_eq!(
-            &c.output[..head],
-            &b"HTTP/1.1 "[..head],
-            "{} began with {:?}",
-            c.id,
-            String::from_utf8_lossy(&c.output[..c.output.len().min(40)])
-        );
+        match &c.exchange {
+            None => {
+                let head = c.output.len().min(9);
+                assert_eq!(
+                    &c.output[..head],
+                    &b"HTTP/1.1 "[..head],
+                    "{} began with {:?}",
+                    c.id,
+                    String::from_utf8_lossy(&c.output[..c.output.len().min(40)])
+                );
+            }
+            Some(x) => {
+                let r = x.response.as_ref();
+                assert!(r.is_some(), "body bytes for {} before its head", c.id);
+                if let Some(Response {
+                    body: ResponseBody::Length(len),
+                    ..
+                }) = r
+                {
+                    assert!(c.sent <= *len, "{}: {} body bytes of {len}", c.id, c.sent);
+                }
+                if let Some(Response {
+                    body: ResponseBody::Empty,
+                    upgrade: false,
+                    ..
+                }) = r
+                {
+                    panic!("body bytes for {}, whose response has none", c.id);
+                }
+            }
+        }
         if n == waiting {
             // Written out: the next output is announced with a new `Io::Write`.
             c.write_pending = false;
@@ -620,15 +704,27 @@ impl Harness {
         let s = &self.sessions[j];
         let Some(i) = s.websocket_conn else { return };
         let c = &self.conns[i];
-        if c.sent > c.output.len() || !s.sent_known || !c.output.starts_with(b"HTTP/1.1 101 ") {
+        if c.sent > c.output.len() || !s.sent_known {
             return;
         }
         let out = &c.output[..];
-        let Some(head_end) = out.windows(4).position(|w| w == b"\r\n\r\n") else {
-            return;
+        let (head_end, hixie) = match &c.exchange {
+            // An exchange's output after its upgrade is the stream itself.
+            Some(x) => match &x.response {
+                Some(r) if r.upgrade => (0, r.reason.is_some()),
+                _ => return,
+            },
+            None => {
+                if !c.output.starts_with(b"HTTP/1.1 101 ") {
+                    return;
+                }
+                let Some(head_end) = out.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    return;
+                };
+                let hixie = out.starts_with(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
+                (head_end + 4, hixie)
+            }
         };
-        let head_end = head_end + 4;
-        let hixie = out.starts_with(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
         let start = if hixie { head_end + 16 } else { head_end };
         let frames = ws_read::frames(out.get(start..).unwrap_or_default(), hixie, c.dropped);
         let received: Vec<String> = if s.protocol == "websocket-raw" {
@@ -724,6 +820,9 @@ impl Harness {
                 Phase::Gone => panic!("{io:?} after handle_closed of {id}"),
             }
             match io {
+                Io::Write(_) if c.exchange.as_ref().is_some_and(|x| x.response.is_none()) => {
+                    panic!("Io::Write for {id} before its Io::Respond");
+                }
                 Io::Write(_) => {
                     assert_eq!(
                         c.phase,
@@ -737,7 +836,26 @@ impl Harness {
                     c.announced = true;
                     c.write_pending = true;
                 }
-                Io::Respond(_) => panic!("Io::Respond for {id}, which came from accept"),
+                Io::Respond(_) => {
+                    let Some(x) = &mut c.exchange else {
+                        panic!("Io::Respond for {id}, which came from accept");
+                    };
+                    assert!(x.response.is_none(), "a second Io::Respond for {id}");
+                    assert!(
+                        !c.announced && c.sent == 0,
+                        "Io::Respond for {id} after an Io::Write"
+                    );
+                    let Some(r) = self.server.take_response(id) else {
+                        panic!("Io::Respond for {id} without a response to take");
+                    };
+                    assert_eq!(self.server.take_response(id), None, "{id}: taken twice");
+                    check_response(id, &r);
+                    c.refused = r.status == 503;
+                    x.response = Some(r);
+                }
+                Io::Shutdown(_) if c.exchange.as_ref().is_some_and(|x| !x.upgraded()) => {
+                    panic!("Io::Shutdown for {id}, an exchange not upgraded");
+                }
                 Io::Shutdown(_) => {
                     assert_eq!(c.phase, Phase::Open, "a second Io::Shutdown for {id}");
                     assert_eq!(waiting, 0, "Io::Shutdown for {id} with output waiting");
@@ -748,6 +866,22 @@ impl Harness {
                         !self.server.is_connection(id),
                         "{id} still known after its Io::Close"
                     );
+                    if let Some(x) = &c.exchange
+                        && !aborted
+                        && !x.upgraded()
+                    {
+                        // A complete body: the head came, and all of its length.
+                        let Some(r) = &x.response else {
+                            panic!("{id} ended without a response");
+                        };
+                        match r.body {
+                            ResponseBody::Length(n) => {
+                                assert_eq!(c.sent, n, "{id} ended after {} of {n}", c.sent)
+                            }
+                            ResponseBody::Empty => assert_eq!(c.sent, 0, "{id}: a body"),
+                            ResponseBody::Stream => {}
+                        }
+                    }
                     c.phase = Phase::Closed { aborted };
                     c.dropped |= aborted;
                     c.write_pending = false;
@@ -897,4 +1031,34 @@ impl Harness {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+}
+
+/// What an exchange's head may hold: no header its host's HTTP layer owns, a status, and
+/// an empty body on an upgrade (a `101`, or the `200` of an extended CONNECT).
+fn check_response(id: ConnectionId, r: &Response) {
+    assert!((100..600).contains(&r.status), "{id}: status {}", r.status);
+    for (name, value) in &r.headers {
+        let owned = ["content-length", "transfer-encoding", "date", "keep-alive"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n));
+        assert!(!owned, "{id}: the host's header {name} in the head");
+        if name.eq_ignore_ascii_case("connection") {
+            assert!(
+                r.status == 101 && value.eq_ignore_ascii_case(b"upgrade"),
+                "{id}: Connection: {value:?} in a {}",
+                r.status
+            );
+        }
+        assert!(
+            !value.iter().any(|&b| b == b'\r' || b == b'\n'),
+            "{id}: a line break in {name}"
+        );
+    }
+    assert_eq!(r.status == 101, r.upgrade && r.status != 200, "{id}: upgrade on {}", r.status);
+    if r.upgrade {
+        assert!(matches!(r.status, 101 | 200), "{id}: upgrade on {}", r.status);
+        assert_eq!(r.body, ResponseBody::Empty, "{id}: a body on an upgrade");
+    }
+    assert_eq!(r.reason.is_some(), r.status == 101 && r.header("sec-websocket-accept").is_none(),
+        "{id}: reason {:?} on {}", r.reason, r.status);
 }

@@ -720,9 +720,25 @@ fn io_respond_comes_once_and_first_and_a_bodiless_answer_closes_on_take() {
         RequestExtras::default(),
     );
     server.handle_bytes(now, id, b"GET /echo HTTP/1.1\r\n\r\n");
+    server.handle_eof(now, id);
     assert_eq!(server.poll_io(), Some(sockjs_core::Io::Respond(id)));
     assert_eq!(server.poll_io(), Some(sockjs_core::Io::Write(id)));
     assert_eq!(server.poll_io(), None);
+    // A poll waiting for its frame ignores an end of stream too: no Io::Close before the head.
+    let mut h = Harness::echo();
+    h.xhr(&session_url("t"));
+    let s = h.opened();
+    let id = h.exchange(
+        request("POST", "/echo/000/t/xhr", &[], b""),
+        RequestExtras::default(),
+    );
+    assert!(h.response(id).is_none(), "the poll waits");
+    h.client_eof(id);
+    assert_eq!(h.closed(id), None);
+    h.app_send(s, "late");
+    assert_eq!(h.response(id).unwrap().body, ResponseBody::Length(10));
+    assert_eq!(h.take_unread(id), b"a[\"late\"]\n");
+    assert_eq!(h.closed(id), Some(After::Close));
 }
 
 #[test]
@@ -1127,4 +1143,44 @@ fn an_exchange_target_neither_origin_nor_absolute_form_is_400() {
     let c = h.exchange(request("GET", "echo", &[], b""), RequestExtras::default());
     assert_eq!(h.response(c).unwrap().status, 400);
     assert_eq!(h.take_unread(c), b"Bad request\n");
+}
+
+#[test]
+fn hixie76_key_after_a_shutdown_opens_no_session() {
+    for exchange in [false, true] {
+        let mut h = Harness::echo();
+        let headers = hixie_headers(true);
+        let c = if exchange {
+            h.exchange(
+                request("GET", "/echo/000/s/websocket", &headers, b""),
+                RequestExtras::default(),
+            )
+        } else {
+            let c = h.connect();
+            h.send_bytes(c, &req("GET", "/echo/000/s/websocket", &headers, b""));
+            c
+        };
+        h.take_unread(c);
+        h.shutdown();
+        h.send_bytes(c, b"aaaaaaaa");
+        assert!(h.take_events().is_empty(), "no session after the shutdown");
+        assert_eq!(h.server.session_count(), 0);
+        h.assert_nothing_unread(c);
+        assert!(h.closed(c).is_some(), "exchange {exchange}: closed");
+    }
+}
+
+#[test]
+fn hixie76_key_past_the_session_limit_opens_no_session() {
+    let mut h = Harness::with_limits(Options::default(), limits(|l| l.max_sessions = 1));
+    let c = h.exchange(
+        request("GET", "/echo/000/s/websocket", &hixie_headers(true), b""),
+        RequestExtras::default(),
+    );
+    h.xhr(&session_url("other"));
+    h.opened();
+    h.send_bytes(c, b"aaaaaaaa");
+    assert!(h.take_events().is_empty());
+    assert_eq!(h.server.session_count(), 1);
+    assert!(h.closed(c).is_some());
 }

@@ -263,6 +263,11 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
+        if c.framing == Framing::Exchange {
+            // Before its upgrade, an exchange's input is its host's HTTP stack's, which says
+            // a client went away with `handle_closed`.
+            return;
+        }
         c.eof = true;
         match c.state {
             ConnState::Lingering { .. } => self.release(id, false),

@@ -92,7 +92,8 @@ pub type Entropy = Box<dyn FnMut() -> u32 + Send>;
 /// - [`Io::Close`]: the body is complete (`aborted: false`: end it) or must be reset. There
 ///   is no [`Io::Shutdown`] for an exchange: one request, one response, no keep-alive.
 ///   [`Server::handle_closed`] says the client went away. Input
-///   ([`Server::handle_bytes`], [`Server::handle_eof`]) has no place before an upgrade.
+///   ([`Server::handle_bytes`], [`Server::handle_eof`]) has no place before an upgrade
+///   and is ignored.
 /// - A head with [`Response::upgrade`](crate::Response::upgrade) (a `101`, or the `200`
 ///   of an RFC 8441 extended CONNECT): the host switches protocols; output waiting is the
 ///   upgraded stream's, which from then on is driven as a connection from
@@ -271,7 +272,8 @@ impl Server {
     /// Reports that the peer ended its side of the connection (end of stream). What is still
     /// to be written is written; a session receiving on the connection then ends as if the
     /// connection were lost, since its client cannot send again. Calls after the first are
-    /// ignored (an edge-triggered host may read end of stream again).
+    /// ignored (an edge-triggered host may read end of stream again), and so are calls for an
+    /// exchange before its upgrade.
     pub fn handle_eof(&mut self, now: Instant, conn: ConnectionId) {
         self.tick(now);
         self.connection_eof(now, conn);

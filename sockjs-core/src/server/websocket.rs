@@ -246,7 +246,11 @@ impl Server {
                 unreachable!("matched above")
             };
             let key3: [u8; 8] = p.key3[..8].try_into().unwrap_or_default();
-            let Some(answer) = ws::hixie76::challenge_response(&p.key1, &p.key2, &key3) else {
+            // The 101 went out before the key came: a shutdown or the session limit reached
+            // since then leaves no answer but closing.
+            let refused = self.session_refusal().is_some();
+            let answer = ws::hixie76::challenge_response(&p.key1, &p.key2, &key3);
+            let Some(answer) = answer.filter(|_| !refused) else {
                 self.close_connection(id, Closing::Graceful);
                 return;
             };
