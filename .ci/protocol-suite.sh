@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Runs the official SockJS protocol suite (`latest`, then `quirks`) against every host: by
-# default the release test server on each runtime (tokio, async-std, smol) and through axum
-# (`axum`: --via axum), and the core's
+# default the release test server on each runtime (tokio, async-std, smol), and the core's
 # `event_loop` example where sockjs-core/examples/event_loop.rs exists.
 #
 #   .ci/protocol-suite.sh [NAME=COMMAND ...]     # each argument adds a host to the list
@@ -46,7 +45,7 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
 server_bin="$target_dir/release/sockjs-testserver"
 
 # ---- the host list
-default_names=(tokio async-std smol axum)
+default_names=(tokio async-std smol)
 default_command() {
   case "$1" in
     tokio | async-std | smol) echo "exec '$server_bin' --host 127.0.0.1 --port {port} --runtime $1" ;;
@@ -56,6 +55,7 @@ default_command() {
   esac
 }
 [ -f sockjs-core/examples/event_loop.rs ] && default_names+=(event_loop)
+# `axum` (the tokio server --via axum) is a default host too, picked by SUITE_HOSTS=axum.
 
 entries=()
 if [ -n "${SUITE_HOSTS:-}" ]; then
