@@ -28,7 +28,11 @@ pub(crate) async fn serve(args: &Args) -> io::Result<()> {
     let app: Router = Router::new()
         .route("/", get(|| async { "hello world" }))
         .layer(layer.clone());
-    let tls = if args.tls { Some(tls_acceptor()?) } else { None };
+    let tls = if args.tls {
+        Some(tls_acceptor()?)
+    } else {
+        None
+    };
     let listener = TcpListener::bind((args.host.as_str(), args.port)).await?;
     eprintln!(
         "sockjs-testserver (tokio, via axum{}) listening on {}",
@@ -55,14 +59,15 @@ pub(crate) async fn serve(args: &Args) -> io::Result<()> {
         tokio::spawn(async move {
             // The peer's address, where the SockJS service looks for it.
             let log = tls.is_some();
-            let service = tower::ServiceFn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                if log && request.method() == hyper::Method::CONNECT {
-                    // What the TLS e2e run reports: WebSockets over HTTP/2 (RFC 8441).
-                    eprintln!("extended CONNECT {} from {peer}", request.uri().path());
-                }
-                request.extensions_mut().insert(peer);
-                app.clone().call(request)
-            });
+            let service =
+                tower::ServiceFn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    if log && request.method() == hyper::Method::CONNECT {
+                        // What the TLS e2e run reports: WebSockets over HTTP/2 (RFC 8441).
+                        eprintln!("extended CONNECT {} from {peer}", request.uri().path());
+                    }
+                    request.extensions_mut().insert(peer);
+                    app.clone().call(request)
+                });
             let service = TowerToHyperService::new(service);
             match tls {
                 None => {
@@ -74,8 +79,15 @@ pub(crate) async fn serve(args: &Args) -> io::Result<()> {
                     let Ok(stream) = acceptor.accept(stream).await else {
                         return;
                     };
-                    let alpn = stream.get_ref().1.alpn_protocol().map(String::from_utf8_lossy);
-                    eprintln!("tls connection from {peer}: alpn {}", alpn.as_deref().unwrap_or("none"));
+                    let alpn = stream
+                        .get_ref()
+                        .1
+                        .alpn_protocol()
+                        .map(String::from_utf8_lossy);
+                    eprintln!(
+                        "tls connection from {peer}: alpn {}",
+                        alpn.as_deref().unwrap_or("none")
+                    );
                     let _ = http
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .await;

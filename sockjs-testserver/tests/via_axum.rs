@@ -37,7 +37,12 @@ fn stalled_streaming_client_costs_bounded_memory() {
     let s = TestServer::start("axum");
     let session = sid();
     let mut stalled = Conn::open(s.addr);
-    stalled.request("POST", &format!("/amplify/000/{session}/xhr_streaming"), &[], b"");
+    stalled.request(
+        "POST",
+        &format!("/amplify/000/{session}/xhr_streaming"),
+        &[],
+        b"",
+    );
     assert_eq!(stalled.head().status, 200);
     let before = rss_kib(s.pid());
     let mut accepted = 0;

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use sockjs_tokio::{Options, Server};
@@ -76,10 +77,14 @@ async fn main() -> std::io::Result<()> {
 /// sockjs-client from the file `SOCKJS_CLIENT` names.
 async fn sockjs_client() -> impl IntoResponse {
     let Some(path) = std::env::var_os("SOCKJS_CLIENT") else {
-        return (404, "set SOCKJS_CLIENT to the path of sockjs.min.js").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "set SOCKJS_CLIENT to the path of sockjs.min.js",
+        )
+            .into_response();
     };
-    match tokio::fs::read(path).await {
+    match std::fs::read(path) {
         Ok(js) => ([("content-type", "application/javascript")], js).into_response(),
-        Err(e) => (404, format!("SOCKJS_CLIENT: {e}")).into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, format!("SOCKJS_CLIENT: {e}")).into_response(),
     }
 }

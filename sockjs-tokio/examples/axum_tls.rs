@@ -24,13 +24,17 @@ use tower_service::Service;
 #[tokio::main]
 async fn main() -> io::Result<()> {
     let sockjs = Server::builder()
-        .endpoint("/echo", Options::default().response_limit(4096), |mut session| async move {
-            while let Some(message) = session.recv().await {
-                if session.send(&message).is_err() {
-                    break;
+        .endpoint(
+            "/echo",
+            Options::default().response_limit(4096),
+            |mut session| async move {
+                while let Some(message) = session.recv().await {
+                    if session.send(&message).is_err() {
+                        break;
+                    }
                 }
-            }
-        })
+            },
+        )
         .into_layer();
     // SockJS as a layer: it takes `/echo/...`, the rest goes to the app's routes.
     let app = Router::new()
@@ -38,7 +42,10 @@ async fn main() -> io::Result<()> {
         .layer(sockjs);
     let tls = tls_acceptor()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
-    println!("listening on https://localhost:{}", listener.local_addr()?.port());
+    println!(
+        "listening on https://localhost:{}",
+        listener.local_addr()?.port()
+    );
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http2().enable_connect_protocol();
     loop {
@@ -75,4 +82,3 @@ fn tls_acceptor() -> io::Result<TlsAcceptor> {
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
-

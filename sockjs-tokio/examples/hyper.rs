@@ -68,7 +68,10 @@ async fn main() -> std::io::Result<()> {
                 service.call(request)
             });
             let _ = http
-                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
                 .await;
         });
     }

@@ -32,8 +32,6 @@ pub(crate) fn spawn(driver: Arc<Driver>, socket: Box<dyn AsyncSocket>, peer: Soc
     driver.runtime.spawn(Box::pin(run(driver.clone(), conn)));
 }
 
-/// Drives `conn` (which has a socket) until it closes; it counts as open until then.
-
 /// What woke the task.
 enum Wake {
     Signal,
@@ -42,6 +40,7 @@ enum Wake {
     Drained,
 }
 
+/// Drives `conn` (which has a socket) until it closes; it counts as open until then.
 pub(crate) async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
     let Some(socket) = conn.socket.as_deref() else {
         driver.forget(conn.id);

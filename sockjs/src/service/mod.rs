@@ -178,7 +178,6 @@ pub struct SockJsService<S> {
     inner: S,
 }
 
-
 impl<S> SockJsService<S> {
     /// Whether a request for `path` is SockJS's.
     fn owns(&self, path: &str) -> bool {
@@ -247,10 +246,10 @@ where
     };
     let peer = (shared.peer_addr)(&parts.extensions)
         .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| Bytes::from_static(b"/"), |pq| Bytes::copy_from_slice(pq.as_str().as_bytes()));
+    let target = parts.uri.path_and_query().map_or_else(
+        || Bytes::from_static(b"/"),
+        |pq| Bytes::copy_from_slice(pq.as_str().as_bytes()),
+    );
     let headers = parts
         .headers
         .iter()
@@ -284,9 +283,7 @@ where
     let Some(head) = poll_fn(|cx| exchange.driver.poll_response(&exchange.conn, cx)).await else {
         return status_only(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let mut response = Response::new(SockJsBody {
-        kind: Kind::Empty,
-    });
+    let mut response = Response::new(SockJsBody { kind: Kind::Empty });
     *response.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK);
     if let Some(reason) = head.reason
         && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
@@ -484,7 +481,9 @@ where
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Exchange { hint, .. } => hint.map_or_else(SizeHint::default, SizeHint::with_exact),
+            Kind::Exchange { hint, .. } => {
+                hint.map_or_else(SizeHint::default, SizeHint::with_exact)
+            }
             Kind::Inner(body) => body.size_hint(),
         }
     }

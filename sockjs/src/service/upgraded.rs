@@ -61,11 +61,7 @@ impl Wake for Direction {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.blocked.store(false, Ordering::SeqCst);
-        let waiter = self
-            .waiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(w) = waiter {
             w.wake();
         }
