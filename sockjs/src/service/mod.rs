@@ -31,6 +31,16 @@
 //! HTTP/2 extended CONNECT, RFC 8441) and the upgraded stream is then driven like a native
 //! connection. Sessions reach the handlers as with the built-in listener; the request's
 //! extensions are in [`Session::extensions`](crate::Session::extensions).
+//!
+//! hixie-76 works over hyper's HTTP/1: hyper keeps the 8 key bytes that follow the head in
+//! the upgraded stream, where the connection task reads them, and writes no body on a `101`,
+//! so the core's 16-byte answer is the first thing written after the head (hyper writes the
+//! `101 WebSocket Protocol Handshake` reason phrase the core asks for). The conformance
+//! tests check it through axum. Over HTTP/2 only RFC 6455 (extended CONNECT) exists.
+//!
+//! Over HTTP/2 and TLS every transport works; Chromium opens its WebSockets by extended
+//! CONNECT when the server's HTTP/2 settings allow it (hyper-util:
+//! `http2().enable_connect_protocol()`), which the e2e run over TLS confirms.
 
 mod upgraded;
 
