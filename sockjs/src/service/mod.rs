@@ -285,11 +285,15 @@ where
         connect_protocol,
     };
     let driver = shared.driver.clone();
+    let http::request::Parts { extensions, .. } = parts;
     let exchange = Exchange {
-        conn: driver.exchange(peer, core_request, extras, parts.extensions),
+        conn: driver.exchange(peer, core_request, extras, extensions),
         driver,
         taken: false,
     };
+    // Nothing of the request is kept while the response waits (a parked poll), but for what
+    // its session holds.
+    drop(shared);
     let Some(head) = poll_fn(|cx| exchange.driver.poll_response(&exchange.conn, cx)).await else {
         return status_only(StatusCode::INTERNAL_SERVER_ERROR);
     };
