@@ -32,6 +32,8 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // The `axum-tls` run's server has a self-signed certificate.
+  '--ignore-certificate-errors',
 ];
 
 /** Starts Chromium; `close()` ends it. */

@@ -17,7 +17,7 @@
 // See README.md for every setting.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, connect } from 'node:net';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -210,7 +210,7 @@ async function startServer(label, command, env) {
   child.on('error', (e) => {
     spawnError = e;
   });
-  const base = `http://127.0.0.1:${env.PORT}`;
+  const base = `${env.SCHEME || 'http'}://127.0.0.1:${env.PORT}`;
   const deadline = Date.now() + startTimeoutMs;
   while (Date.now() < deadline) {
     if (spawnError || child.exitCode !== null || child.signalCode !== null) {
@@ -239,8 +239,9 @@ const MAX_RESTARTS = 3;
 // A SockJS server this run started. If it dies mid-run, the death is recorded as a failure
 // and it is started again (on a new port), so one crash does not hide every later result.
 class ManagedServer {
-  constructor(label, commandFor, sockjsUrl) {
+  constructor(label, commandFor, sockjsUrl, scheme = 'http') {
     this.label = label;
+    this.scheme = scheme;
     this.commandFor = commandFor;
     this.sockjsUrl = sockjsUrl;
     this.deaths = [];
@@ -254,7 +255,7 @@ class ManagedServer {
     const port = await freePort();
     const name = this.starts ? `${this.label}-restart${this.starts}` : this.label;
     this.starts++;
-    const s = await startServer(name, this.commandFor(port), { HOST: '127.0.0.1', PORT: String(port), SOCKJS_URL: this.sockjsUrl });
+    const s = await startServer(name, this.commandFor(port), { HOST: '127.0.0.1', PORT: String(port), SOCKJS_URL: this.sockjsUrl, SCHEME: this.scheme });
     Object.assign(this, { child: s.child, url: s.base, log: s.log, down: null });
     s.child.once('exit', (code, signal) => this.onExit(s, code, signal));
     console.log(`[${this.label}] server pid ${s.child.pid} on ${s.base}`);
@@ -321,6 +322,24 @@ async function detectClientUrl(base) {
 
 const results = [];
 let currentServer = null;
+// Failures of the clients, not the server, in the `axum-tls` run (self-signed certificate,
+// test page on plain HTTP): counted as skipped, with the reason.
+function tlsClientLimit(target, r) {
+  if (target !== 'axum-tls') {
+    return null;
+  }
+  if (r.side === 'node' && r.transport === 'eventsource') {
+    // sockjs-client's Node EventSource (npm eventsource) sets rejectUnauthorized itself.
+    return 'the Node eventsource client always checks certificates';
+  }
+  if (r.side === 'browser' && r.scenario === 'cookie' && /no JSESSIONID cookie/.test(r.detail)) {
+    // The page is on http://, the server on https://: cross-site by scheme, so Chromium
+    // keeps no SameSite-less cookie from the server's responses.
+    return 'Chromium keeps no cookie set cross-site (http page, https server)';
+  }
+  return null;
+}
+
 function record(target, r) {
   if (!r.ok && currentServer && r.startedAt) {
     const deaths = currentServer.diedDuring(r.startedAt, r.startedAt + r.ms);
@@ -331,6 +350,11 @@ function record(target, r) {
     }
   }
   r.detail = String(r.detail ?? '').replace(/\s*\n\s*/g, ' / ');
+  const limit = !r.ok && tlsClientLimit(target, r);
+  if (limit) {
+    r.status = 'skip';
+    r.detail = `${limit} | ${r.detail}`;
+  }
   const status = r.status || (r.ok ? 'pass' : 'fail');
   results.push({ target, ...r, status });
   if (settings.E2E_QUIET !== '1' || status === 'fail') {
@@ -533,16 +557,25 @@ async function main() {
           return;
         }
       }
+      // `axum`: the tokio server through an axum Router; `axum-tls`: the same over TLS with a
+      // self-signed certificate (HTTP/2 by ALPN in Chromium, which ignores certificate errors
+      // here; Node's client is told not to check it).
+      const how = { axum: ['--via', 'axum'], 'axum-tls': ['--via', 'axum', '--tls'] };
+      if (runtimes.includes('axum-tls')) {
+        process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+      }
       targets = runtimes.map((rt) => ({
         label: compression ? `${rt}+deflate` : rt,
+        scheme: rt === 'axum-tls' ? 'https' : 'http',
         command: (port) => [
-          bin, '--host', '127.0.0.1', '--port', String(port), '--sockjs-url', pages.clientUrl, '--runtime', rt,
+          bin, '--host', '127.0.0.1', '--port', String(port), '--sockjs-url', pages.clientUrl,
+          ...(how[rt] || ['--runtime', rt]),
           ...(compression ? ['--compression'] : []),
         ],
       }));
     }
     for (const target of targets) {
-      const server = new ManagedServer(target.label, target.command, pages.clientUrl);
+      const server = new ManagedServer(target.label, target.command, pages.clientUrl, target.scheme);
       try {
         await server.start();
       } catch (e) {
@@ -568,11 +601,32 @@ function finish() {
   finishing = finishing || finishOnce();
   return finishing;
 }
+// What a TLS server logged (`--via axum --tls`): the protocols ALPN chose and the WebSockets
+// opened by HTTP/2 extended CONNECT (RFC 8441), so the run shows what Chromium used.
+function reportProtocols() {
+  if (!logDir) {
+    return;
+  }
+  for (const name of readdirSync(logDir)) {
+    const text = readFileSync(path.join(logDir, name), 'utf8');
+    const alpn = {};
+    for (const m of text.matchAll(/^tls connection from \S+: alpn (\S+)$/gm)) {
+      alpn[m[1]] = (alpn[m[1]] || 0) + 1;
+    }
+    const connects = (text.match(/^extended CONNECT /gm) || []).length;
+    if (Object.keys(alpn).length) {
+      const by = Object.entries(alpn).map(([k, v]) => `${k} ${v}`).join(', ');
+      console.log(`${name}: TLS connections by ALPN: ${by}; WebSockets by extended CONNECT: ${connects}`);
+    }
+  }
+}
+
 async function finishOnce() {
   await cleanupAll();
   printSummary();
   const count = (st) => results.filter((r) => r.status === st).length;
   const [passed, failed, skipped] = [count('pass'), count('fail'), count('skip')];
+  reportProtocols();
   if (logDir && !failed) {
     rmSync(logDir, { recursive: true, force: true });
   } else if (logDir) {

@@ -18,6 +18,25 @@ pub(crate) async fn serve<B>(
     builder: Builder<B>,
     runtime: &str,
 ) -> std::io::Result<()> {
+    let server = endpoints(args, builder)
+        .bind((args.host.as_str(), args.port))
+        .await?;
+    eprintln!(
+        "sockjs-testserver ({runtime}) listening on {}",
+        server.local_addr()?
+    );
+    let handle = server.handle();
+    let mut signals = Signals::new(SHUTDOWN_SIGNALS)?;
+    let on_signal = async {
+        let _ = signals.next().await;
+        handle.shutdown();
+        future::pending().await
+    };
+    future::or(server.run(), on_signal).await
+}
+
+/// Adds every endpoint to `builder`.
+pub(crate) fn endpoints<B>(args: &Args, builder: Builder<B>) -> Builder<B> {
     let rt = builder.runtime().clone();
     let base = Options::default()
         .sockjs_url(args.sockjs_url.clone())
@@ -27,7 +46,7 @@ pub(crate) async fn serve<B>(
     if let Some(bytes) = args.max_inbound_bytes {
         builder = builder.max_inbound_bytes(bytes);
     }
-    let server = builder
+    builder
         .endpoint("/echo", base.clone().response_limit(4096), echo)
         .endpoint(
             "/disabled_websocket_echo",
@@ -109,27 +128,13 @@ pub(crate) async fn serve<B>(
                 }
             }
         })
-        .bind((args.host.as_str(), args.port))
-        .await?;
-    eprintln!(
-        "sockjs-testserver ({runtime}) listening on {}",
-        server.local_addr()?
-    );
-    let handle = server.handle();
-    let mut signals = Signals::new(SHUTDOWN_SIGNALS)?;
-    let on_signal = async {
-        let _ = signals.next().await;
-        handle.shutdown();
-        future::pending().await
-    };
-    future::or(server.run(), on_signal).await
 }
 
 /// Ctrl-C, and SIGTERM where there is one: each starts a graceful shutdown.
 #[cfg(unix)]
-const SHUTDOWN_SIGNALS: [Signal; 2] = [Signal::Int, Signal::Term];
+pub(crate) const SHUTDOWN_SIGNALS: [Signal; 2] = [Signal::Int, Signal::Term];
 #[cfg(not(unix))]
-const SHUTDOWN_SIGNALS: [Signal; 1] = [Signal::Int];
+pub(crate) const SHUTDOWN_SIGNALS: [Signal; 1] = [Signal::Int];
 
 async fn echo(mut session: Session) {
     while let Some(msg) = session.recv().await {

@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
-//!                    [--runtime tokio|async-std|smol] [--limit NAME=VALUE]... [--compression]
+//!                    [--runtime tokio|async-std|smol] [--via axum [--tls]]
+//!                    [--limit NAME=VALUE]... [--compression]
 //! ```
+//!
+//! `--via axum` (tokio only) serves the same endpoints through an axum `Router` that also
+//! answers `GET /` with `hello world`; `--tls` adds TLS with a self-signed certificate
+//! (HTTP/2 and HTTP/1.1 by ALPN).
 //!
 //! `--limit` sets one field of `sockjs_core::Limits` (sizes in bytes, durations in
 //! milliseconds: `--limit max_sessions=1000 --limit write_timeout=5000`), or the async
@@ -25,6 +30,7 @@
 //! - `/amplify`: answers a number n (0 < n < 19, else 1) with 2^n `x`.
 
 mod endpoints;
+mod via_axum;
 
 /// jemalloc with background purging: after a burst of sessions ends, their memory goes back to
 /// the operating system within seconds (glibc's allocator keeps it for reuse instead).
@@ -44,10 +50,13 @@ struct Args {
     compression: bool,
     limits: sockjs_core::Limits,
     max_inbound_bytes: Option<usize>,
+    /// `axum`: through an axum Router and hyper.
+    via: Option<String>,
+    tls: bool,
 }
 
 const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
-                     [--runtime tokio|async-std|smol] \
+                     [--runtime tokio|async-std|smol] [--via axum [--tls]] \
                      [--limit NAME=VALUE]... [--compression]";
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +68,8 @@ fn parse_args() -> Result<Args, String> {
         compression: false,
         limits: sockjs_core::Limits::default(),
         max_inbound_bytes: None,
+        via: None,
+        tls: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -73,6 +84,10 @@ fn parse_args() -> Result<Args, String> {
             args.compression = true;
             continue;
         }
+        if name == "--tls" {
+            args.tls = true;
+            continue;
+        }
         let value = match inline {
             Some(v) => v,
             None => it.next().ok_or_else(|| format!("{name} needs a value"))?,
@@ -83,6 +98,8 @@ fn parse_args() -> Result<Args, String> {
             "--sockjs-url" => args.sockjs_url = value,
             "--runtime" => args.runtime = value,
             "--limit" => set_limit(&mut args, &value)?,
+            "--via" if value == "axum" => args.via = Some(value),
+            "--via" => return Err(format!("unknown --via: {value} (axum)")),
             other => return Err(format!("unknown flag: {other}")),
         }
     }
@@ -127,7 +144,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.tls && args.via.is_none() {
+        eprintln!("--tls needs --via axum");
+        return ExitCode::from(2);
+    }
     let result = match args.runtime.as_str() {
+        "tokio" if args.via.is_some() => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| rt.block_on(via_axum::serve(&args))),
+        _ if args.via.is_some() => {
+            eprintln!("--via axum runs on tokio only");
+            return ExitCode::from(2);
+        }
         // tokio's multi-threaded runtime runs the tasks and the accept loop.
         "tokio" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -203,6 +232,8 @@ mod tests {
             compression: false,
             limits: sockjs_core::Limits::default(),
             max_inbound_bytes: None,
+            via: None,
+            tls: false,
         };
         set_limit(&mut args, "max_sessions=3").unwrap();
         set_limit(&mut args, "write_timeout=1500").unwrap();

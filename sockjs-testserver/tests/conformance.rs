@@ -522,6 +522,23 @@ macro_rules! conformance {
 
 conformance!(tokio => "tokio", async_std => "async-std", smol => "smol");
 
+// Through axum (`--via axum`). Not here: the parsing limits of
+// hostile_requests_then_normal_service, which are hyper's for paths outside SockJS.
+conformance!(axum => "axum":
+    greeting_info_and_iframe,
+    xhr_polling_round_trip,
+    xhr_streaming_frames_and_response_limit,
+    eventsource_htmlfile_jsonp,
+    graceful_shutdown_on_sigterm,
+    one_receiver_at_a_time_and_abort,
+    app_close_is_repeated,
+    http10_streaming_and_http11_pipelining,
+    websocket_transport,
+    raw_websocket_and_hixie76,
+    websocket_upgrade_errors,
+    cookies_broadcast_and_amplify,
+);
+
 // sockjs-core's example host: no /broadcast, /amplify or /ticker, and no SIGTERM handling.
 conformance!(event_loop => "event_loop":
     greeting_info_and_iframe,

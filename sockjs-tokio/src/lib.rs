@@ -6,6 +6,9 @@ mod runtime;
 
 pub use runtime::Tokio;
 pub use sockjs::api::*;
+/// SockJS as a tower service for axum and hyper (the `tower` feature).
+#[cfg(feature = "tower")]
+pub use sockjs::service;
 
 /// Builds a [`Server`]: endpoints (prefix, options, handler) and limits.
 pub type Builder = sockjs::Builder<Tokio>;

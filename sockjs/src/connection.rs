@@ -40,7 +40,13 @@ enum Wake {
     Drained,
 }
 
-async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
+/// Drives `conn` (which has a socket) until it closes; it counts as open until then.
+pub(crate) async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
+    let Some(socket) = conn.socket.as_deref() else {
+        driver.forget(conn.id);
+        driver.connection_closed();
+        return;
+    };
     let mut reading = true;
     let mut shut_down = false;
     let mut backlog: Vec<Arc<SessionShared>> = Vec::new();
@@ -60,7 +66,7 @@ async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
         };
         if shutdown && !shut_down {
             shut_down = true;
-            let _ = conn.socket.shutdown_write();
+            let _ = socket.shutdown_write();
         }
         let paused = !backlog.is_empty();
         let wake = if more && reading && !paused {
@@ -75,12 +81,12 @@ async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
                 if conn.wake.poll_wait(cx).is_ready() {
                     return Poll::Ready(Wake::Signal);
                 }
-                if blocked && let Poll::Ready(r) = conn.socket.poll_write_ready(cx) {
+                if blocked && let Poll::Ready(r) = socket.poll_write_ready(cx) {
                     return Poll::Ready(Wake::Writable(r.is_ok()));
                 }
                 if reading
                     && !paused
-                    && let Poll::Ready(r) = conn.socket.poll_read_ready(cx)
+                    && let Poll::Ready(r) = socket.poll_read_ready(cx)
                 {
                     return Poll::Ready(Wake::Readable(r.is_ok()));
                 }
@@ -100,7 +106,7 @@ async fn run(driver: Arc<Driver>, conn: Arc<Conn>) {
                 conn.state().blocked = false;
                 driver.flush(&conn);
             }
-            Wake::Readable(true) => match read_once(&driver, &conn) {
+            Wake::Readable(true) => match read_once(&driver, &conn, socket) {
                 Read::Fed(n, more_backlog) => {
                     more = n == READ_CHUNK;
                     backlog = more_backlog;
@@ -132,10 +138,10 @@ enum Read {
     Failed,
 }
 
-fn read_once(driver: &Arc<Driver>, conn: &Arc<Conn>) -> Read {
+fn read_once(driver: &Arc<Driver>, conn: &Arc<Conn>, socket: &dyn AsyncSocket) -> Read {
     SCRATCH.with(|buf| {
         let mut buf = buf.borrow_mut();
-        match conn.socket.try_read(&mut buf) {
+        match socket.try_read(&mut buf) {
             Ok(0) => Read::Eof,
             Ok(n) => Read::Fed(n, driver.feed(conn.id, &buf[..n])),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Again,

@@ -44,10 +44,14 @@ struct CoreState {
     /// The deadline the timer task sleeps until.
     timer_deadline: Option<Instant>,
     /// What the authorizer attached to the session the current call may open.
-    opening: Option<AuthData>,
+    opening_data: Option<AuthData>,
     /// Senders waiting for room in a session's queue: the session, the bytes they will send,
     /// and their waker. Looked at only while non-empty.
     send_waiters: Vec<(SessionId, usize, Waker)>,
+    /// The connection the current call is about: a session it opens gets that connection's
+    /// request extensions (an exchange's).
+    #[cfg(feature = "tower")]
+    opening: Option<ConnectionId>,
 }
 
 /// Everything the tasks share.
@@ -106,6 +110,8 @@ impl Driver {
                 sessions: IdMap::default(),
                 timer_deadline: None,
                 send_waiters: Vec::new(),
+                opening_data: None,
+                #[cfg(feature = "tower")]
                 opening: None,
             }),
             runtime,
@@ -260,7 +266,12 @@ impl Driver {
     fn authorize(self: &Arc<Self>, conn: ConnectionId, decision: Decision) {
         let (answer, data) = decision.split();
         self.with_core(|state, now| {
-            state.opening = data;
+            state.opening_data = data;
+            #[cfg(feature = "tower")]
+            {
+                // An exchange's extensions go to the session it opens, as without the hook.
+                state.opening = Some(conn);
+            }
             state.server.authorize(now, conn, answer);
         });
     }
@@ -297,7 +308,7 @@ impl Driver {
         self.open_connections.fetch_add(1, Ordering::SeqCst);
         let (conn, _) = self.with_core(|state, now| {
             let id = state.server.accept(now, peer);
-            let conn = Arc::new(Conn::new(id, socket));
+            let conn = Arc::new(Conn::new(id, Some(socket)));
             state.conns.insert(id, conn.clone());
             conn
         });
@@ -310,7 +321,13 @@ impl Driver {
         conn: ConnectionId,
         data: &[u8],
     ) -> Vec<Arc<SessionShared>> {
-        let (_, actions) = self.with_core(|s, now| s.server.handle_bytes(now, conn, data));
+        let (_, actions) = self.with_core(|s, now| {
+            #[cfg(feature = "tower")]
+            {
+                s.opening = Some(conn);
+            }
+            s.server.handle_bytes(now, conn, data)
+        });
         actions.backlogged
     }
 
@@ -408,23 +425,36 @@ impl Driver {
                 Io::Write(id) => {
                     // One per connection until its output is taken: no duplicates here.
                     if let Some(conn) = state.conns.get(&id) {
-                        conn.dirty.store(true, Ordering::SeqCst);
-                        actions.flush.push(conn.clone());
+                        if conn.socket.is_some() {
+                            conn.dirty.store(true, Ordering::SeqCst);
+                            actions.flush.push(conn.clone());
+                        } else {
+                            // An exchange: its response body takes the output.
+                            conn.wake.notify();
+                        }
                     }
                 }
-                // Only for exchanges (`Server::handle_request`); this driver's connections
-                // all come from `Server::accept`, which never gets one.
-                Io::Respond(_) => {}
+                Io::Respond(id) => {
+                    if let Some(conn) = state.conns.get(&id) {
+                        conn.wake.notify();
+                    }
+                }
                 Io::Shutdown(id) => {
                     if let Some(conn) = state.conns.get(&id) {
                         conn.state().shutdown = true;
                         conn.wake.notify();
                     }
                 }
-                Io::Close { connection, .. } => {
+                Io::Close {
+                    connection,
+                    aborted,
+                } => {
                     // The core has forgotten it; its task drops it.
                     if let Some(conn) = state.conns.remove(&connection) {
-                        conn.state().closed = true;
+                        let mut conn_state = conn.state();
+                        conn_state.closed = true;
+                        conn_state.aborted = aborted;
+                        drop(conn_state);
                         conn.wake.notify();
                     }
                 }
@@ -437,9 +467,18 @@ impl Driver {
                     endpoint,
                     info,
                 } => {
+                    #[allow(unused_mut)]
                     let mut shared = SessionShared::new(session, *info);
                     // The session an accepted request opens is the first one its call opens.
-                    shared.authorization = state.opening.take();
+                    shared.authorization = state.opening_data.take();
+                    #[cfg(feature = "tower")]
+                    if let Some(ext) = state
+                        .opening
+                        .and_then(|id| state.conns.get(&id))
+                        .and_then(|conn| conn.take_extensions())
+                    {
+                        shared.extensions = ext;
+                    }
                     let shared = Arc::new(shared);
                     state.sessions.insert(session, shared.clone());
                     if let Some(handler) = self.handlers.get(endpoint) {
@@ -470,7 +509,7 @@ impl Driver {
         }
         // Data for a session the call did not open (another request opened it meanwhile,
         // or it was refused after all) goes.
-        state.opening = None;
+        state.opening_data = None;
         if !state.send_waiters.is_empty() {
             // Queues shrink as the core moves them onto connections (after written bytes
             // are reported, or a new poll arrives) and vanish as sessions close.
@@ -482,6 +521,10 @@ impl Driver {
                 }
                 waiting
             });
+        }
+        #[cfg(feature = "tower")]
+        {
+            state.opening = None;
         }
         let next = state.server.poll_timeout();
         if next != state.timer_deadline {
@@ -591,5 +634,112 @@ impl Hasher for IdHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+/// The exchanges of a host's HTTP stack (see [`crate::service`]).
+#[cfg(feature = "tower")]
+impl Driver {
+    /// Hands a request over; returns its exchange. A session it opens gets `extensions`.
+    pub(crate) fn exchange(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        request: sockjs_core::http::Request,
+        extras: sockjs_core::RequestExtras,
+        extensions: http::Extensions,
+    ) -> Arc<Conn> {
+        self.with_core(|state, now| {
+            let id = state.server.handle_request(now, peer, request, extras);
+            let conn = Arc::new(Conn::exchange(id, extensions));
+            state.conns.insert(id, conn.clone());
+            state.opening = Some(id);
+            conn
+        })
+        .0
+    }
+
+    /// The exchange's response head once the core has it; `None` if the core forgot the
+    /// exchange without one.
+    pub(crate) fn poll_response(
+        self: &Arc<Self>,
+        conn: &Conn,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<sockjs_core::Response>> {
+        loop {
+            let (response, _) = self.with_core(|state, _| state.server.take_response(conn.id));
+            if let Some(r) = response {
+                return Poll::Ready(Some(r));
+            }
+            if conn.state().closed {
+                return Poll::Ready(None);
+            }
+            if conn.wake.poll_wait(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// The next piece of the exchange's response body: its output's first chunk, reported
+    /// written as it is handed over (the host's HTTP stack asks for it only when it has room
+    /// to send it); `None` at the end, `Some(Err(()))` if the core aborted the body.
+    pub(crate) fn poll_body(
+        self: &Arc<Self>,
+        conn: &Conn,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<bytes::Bytes, ()>>> {
+        loop {
+            let (chunk, _) = self.with_core(|state, now| {
+                let chunk = state.server.output(conn.id).first().cloned();
+                if let Some(c) = &chunk {
+                    state.server.handle_written(now, conn.id, c.len());
+                }
+                chunk
+            });
+            match chunk {
+                Some(c) if c.is_empty() => continue,
+                Some(c) => return Poll::Ready(Some(Ok(c))),
+                None => {}
+            }
+            {
+                let conn_state = conn.state();
+                if conn_state.closed {
+                    return Poll::Ready(conn_state.aborted.then_some(Err(())));
+                }
+            }
+            if conn.wake.poll_wait(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// The exchange (or its response body) was dropped: unless the core is done with it, the
+    /// client went away.
+    pub(crate) fn exchange_dropped(self: &Arc<Self>, conn: &Conn) {
+        if !conn.state().closed {
+            self.forget(conn.id);
+        }
+    }
+
+    /// The exchange was upgraded: `socket` is the upgraded stream, driven from now on as a
+    /// native connection (counted open until its task ends). `None` if the core has already
+    /// forgotten the exchange.
+    pub(crate) fn attach(
+        self: &Arc<Self>,
+        exchange: &Conn,
+        socket: Box<dyn AsyncSocket>,
+    ) -> Option<Arc<Conn>> {
+        let (conn, _) = self.with_core(|state, _| {
+            if exchange.state().closed || !state.conns.contains_key(&exchange.id) {
+                return None;
+            }
+            let conn = Arc::new(Conn::new(exchange.id, Some(socket)));
+            state.conns.insert(exchange.id, conn.clone());
+            Some(conn)
+        });
+        let conn = conn?;
+        self.open_connections.fetch_add(1, Ordering::SeqCst);
+        // What the core produced meanwhile (the `o` frame) goes out now.
+        self.flush(&conn);
+        Some(conn)
     }
 }

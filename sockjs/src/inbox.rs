@@ -27,6 +27,10 @@ pub(crate) struct SessionShared {
     drain_waiters: AtomicUsize,
     reason: Mutex<Option<CloseReason>>,
     pub(crate) closed: Notify,
+    /// The extensions of the request that opened the session, when a host's HTTP stack
+    /// served it (empty otherwise).
+    #[cfg(feature = "tower")]
+    pub(crate) extensions: http::Extensions,
 }
 
 /// Messages waiting for the application.
@@ -53,6 +57,8 @@ impl SessionShared {
             drain_waiters: AtomicUsize::new(0),
             reason: Mutex::new(None),
             closed: Notify::new(),
+            #[cfg(feature = "tower")]
+            extensions: http::Extensions::new(),
         }
     }
 

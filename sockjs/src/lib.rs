@@ -45,6 +45,8 @@ mod lock_stats;
 mod output;
 mod rt;
 mod server;
+#[cfg(feature = "tower")]
+pub mod service;
 mod session;
 mod signal;
 

@@ -26,7 +26,9 @@ pub(crate) const WRITE_BATCH: usize = 32;
 /// A connection as the driver and its task share it.
 pub(crate) struct Conn {
     pub(crate) id: ConnectionId,
-    pub(crate) socket: Box<dyn AsyncSocket>,
+    /// The socket; `None` for an exchange (a request from a host's HTTP stack), whose
+    /// output its response body takes.
+    pub(crate) socket: Option<Box<dyn AsyncSocket>>,
     /// Wakes the task: the socket would block or failed, the core asked for a shutdown or a
     /// close, or output was left for it.
     pub(crate) wake: Signal,
@@ -39,6 +41,9 @@ pub(crate) struct Conn {
     /// The core announced output since the writer took its batch.
     pub(crate) dirty: AtomicBool,
     state: Mutex<ConnState>,
+    /// An exchange's request extensions, until a session it opens takes them.
+    #[cfg(feature = "tower")]
+    extensions: Mutex<Option<http::Extensions>>,
 }
 
 /// What the task acts on.
@@ -52,6 +57,8 @@ pub(crate) struct ConnState {
     pub(crate) shutdown: bool,
     /// The core has forgotten the connection: the task drops it.
     pub(crate) closed: bool,
+    /// ... and said to reset it (an exchange's response body is cut short).
+    pub(crate) aborted: bool,
     /// A buffer the writer borrows, so that a write allocates nothing.
     spare: Vec<Bytes>,
 }
@@ -74,7 +81,7 @@ pub(crate) struct Written {
 }
 
 impl Conn {
-    pub(crate) fn new(id: ConnectionId, socket: Box<dyn AsyncSocket>) -> Conn {
+    pub(crate) fn new(id: ConnectionId, socket: Option<Box<dyn AsyncSocket>>) -> Conn {
         Conn {
             id,
             socket,
@@ -84,7 +91,26 @@ impl Conn {
             writing: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             state: Mutex::new(ConnState::default()),
+            #[cfg(feature = "tower")]
+            extensions: Mutex::new(None),
         }
+    }
+
+    /// An exchange's connection, carrying its request's extensions.
+    #[cfg(feature = "tower")]
+    pub(crate) fn exchange(id: ConnectionId, extensions: http::Extensions) -> Conn {
+        let conn = Conn::new(id, None);
+        *conn.extensions.lock().unwrap_or_else(|e| e.into_inner()) = Some(extensions);
+        conn
+    }
+
+    /// The request extensions, for the session the connection opens.
+    #[cfg(feature = "tower")]
+    pub(crate) fn take_extensions(&self) -> Option<http::Extensions> {
+        self.extensions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Has the connection's task write what waits, soon.
@@ -105,7 +131,7 @@ impl Conn {
     /// Under the core's lock: becomes the connection's writer, unless another writer holds it
     /// (which goes on with what is new, told by `dirty`) or the socket is blocked or gone.
     pub(crate) fn claim(&self) -> bool {
-        if self.writing.swap(true, Ordering::SeqCst) {
+        if self.socket.is_none() || self.writing.swap(true, Ordering::SeqCst) {
             return false;
         }
         self.dirty.store(false, Ordering::SeqCst);
@@ -139,9 +165,19 @@ impl Conn {
     /// Writes a batch taken with [`Conn::take`] as far as the socket takes it without
     /// blocking, and gives the connection up for the next writer.
     pub(crate) fn write(&self, mut batch: Batch) -> Written {
-        let result = write_batch(&*self.socket, &mut batch.chunks);
+        let result = match &self.socket {
+            Some(socket) => write_batch(&**socket, &mut batch.chunks),
+            // Never claimed (see `claim`).
+            None => Ok((0, false)),
+        };
         let mut state = self.state();
         let bytes = match result {
+            // A socket that holds written bytes in user space (a TLS layer) pushes them out
+            // once writable: the task waits for that.
+            Ok((n, false)) if self.socket.as_ref().is_some_and(|s| s.holds_output()) => {
+                state.blocked = true;
+                n
+            }
             Ok((n, false)) => n,
             Ok((n, true)) => {
                 state.blocked = true;

@@ -73,4 +73,12 @@ pub trait AsyncSocket: Send + Sync + 'static {
 
     /// Sends the end of stream: this side writes no more.
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Bytes `try_write_vectored` took are still held in user space (a TLS layer's records
+    /// the socket did not take): the connection's task then waits for
+    /// [`AsyncSocket::poll_write_ready`], which pushes them out before it is ready. A plain
+    /// socket holds nothing.
+    fn holds_output(&self) -> bool {
+        false
+    }
 }

@@ -153,17 +153,15 @@ impl<B> Builder<B> {
         self
     }
 
-    /// Binds a listener. A host name is resolved with the standard library's blocking
-    /// resolver; pass an address to avoid that.
-    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server<B>> {
-        let listener = TcpListener::bind(addr)?;
-        Ok(self.listen(listener))
-    }
-
-    /// Serves on an already bound listener (blocking or not; [`Server::run`] registers it
-    /// with the runtime).
-    pub fn listen(self, listener: TcpListener) -> Server<B> {
-        let shutdown_timeout = self.config.limits.shutdown_timeout;
+    /// The driver of the server this builds, with the prefixes it serves and its limits.
+    pub(crate) fn into_driver(self) -> (Driver, Vec<String>, Limits) {
+        let prefixes = self
+            .config
+            .endpoints
+            .iter()
+            .map(|e| e.prefix.clone())
+            .collect();
+        let limits = self.config.limits.clone();
         let entropy: sockjs_core::Entropy = Box::new(random_u32);
         let core =
             sockjs_core::Server::new(self.config, Instant::now(), SystemTime::now(), entropy);
@@ -174,6 +172,21 @@ impl<B> Builder<B> {
             self.runtime,
             self.max_inbound_bytes,
         );
+        (driver, prefixes, limits)
+    }
+
+    /// Binds a listener. A host name is resolved with the standard library's blocking
+    /// resolver; pass an address to avoid that.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server<B>> {
+        let listener = TcpListener::bind(addr)?;
+        Ok(self.listen(listener))
+    }
+
+    /// Serves on an already bound listener (blocking or not; [`Server::run`] registers it
+    /// with the runtime).
+    pub fn listen(self, listener: TcpListener) -> Server<B> {
+        let (driver, _, limits) = self.into_driver();
+        let shutdown_timeout = limits.shutdown_timeout;
         Server {
             listener,
             driver: Arc::new(driver),
@@ -298,7 +311,7 @@ impl Drop for StopOnDrop<'_> {
 
 /// An unpredictable `u32` for `/info`'s entropy: the standard library's hasher with fresh
 /// random keys (seeded from the operating system once per thread, then stepped per call).
-fn random_u32() -> u32 {
+pub(crate) fn random_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

@@ -93,6 +93,14 @@ impl SessionHandle {
         self.shared.authorization.as_deref()?.downcast_ref()
     }
 
+    /// The extensions of the request that opened the session, when it came through the
+    /// [`SockJsService`](crate::service::SockJsService) (what the application's middleware
+    /// put there: state, an authenticated user); empty with the built-in listener.
+    #[cfg(feature = "tower")]
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.shared.extensions
+    }
+
     /// Queues a message for the client. Never waits: the server holds messages the client
     /// has not taken yet, up to [`Limits::max_queued_bytes`](crate::Limits) (and
     /// `max_queued_messages`), beyond which the session closes with
@@ -245,6 +253,12 @@ impl Session {
     /// See [`SessionHandle::authorization`].
     pub fn authorization<T: std::any::Any>(&self) -> Option<&T> {
         self.handle.authorization()
+    }
+
+    /// See [`SessionHandle::extensions`].
+    #[cfg(feature = "tower")]
+    pub fn extensions(&self) -> &http::Extensions {
+        self.handle.extensions()
     }
 
     /// See [`SessionHandle::send`].

@@ -21,7 +21,8 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// The test server on `runtime`; `"event_loop"` is [`TestServer::start_example`].
+    /// The test server on `runtime`; `"event_loop"` is [`TestServer::start_example`],
+    /// `"axum"` the tokio server through axum (`--via axum`).
     pub fn start(runtime: &str) -> TestServer {
         if runtime == "event_loop" {
             return TestServer::start_example();
@@ -32,10 +33,13 @@ impl TestServer {
     /// The test server on `runtime` with more command-line arguments.
     pub fn start_with(runtime: &str, args: &[&str]) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"));
-        command
-            .args(["--host", "127.0.0.1", "--port", "0", "--runtime", runtime])
-            .args(["--sockjs-url", SOCKJS_URL])
-            .args(args);
+        command.args(["--host", "127.0.0.1", "--port", "0"]);
+        match runtime {
+            // Through an axum Router, by hyper.
+            "axum" => command.args(["--via", "axum"]),
+            _ => command.args(["--runtime", runtime]),
+        };
+        command.args(["--sockjs-url", SOCKJS_URL]).args(args);
         TestServer::spawn(command)
     }
 
