@@ -68,7 +68,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sockjs_core::bytes::BytesMut;
 use sockjs_core::transport::{eventsource, htmlfile, jsonp, xhr};
-use sockjs_core::{CloseReason, Config, ConnectionId, Event, Io, Limits, Server, SessionId, frame};
+use sockjs_core::{
+    CloseKind, CloseReason, Config, ConnectionId, Event, Io, Limits, Server, SessionId,
+    SessionTransport, frame,
+};
 
 use crate::ws_read;
 
@@ -856,6 +859,20 @@ impl Harness {
             sessions >= open,
             "session_count {sessions} under {open} open sessions"
         );
+        // The core's figures agree with what the host saw.
+        let stats = self.server.stats();
+        assert_eq!(stats.connections(), count as u64, "the connections gauge");
+        assert_eq!(stats.sessions_total(), open as u64, "the sessions gauge");
+        let opened: u64 = SessionTransport::ALL
+            .iter()
+            .map(|&t| stats.sessions_opened(t))
+            .sum();
+        assert_eq!(opened, self.sessions.len() as u64, "sessions opened");
+        let closed: u64 = CloseKind::ALL.iter().map(|&k| stats.sessions_closed(k)).sum();
+        assert_eq!(closed, self.sessions.len() as u64 - open as u64, "sessions closed");
+        let messages: usize = self.sessions.iter().map(|s| s.messages).sum();
+        assert_eq!(stats.messages_in(), messages as u64, "messages in");
+        while self.server.poll_notice().is_some() {}
         for i in 0..self.conns.len() {
             let c = &self.conns[i];
             let known = self.server.is_connection(c.id);

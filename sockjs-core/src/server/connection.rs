@@ -206,6 +206,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
+        self.stats.bytes_read += data.len() as u64;
         match &mut c.state {
             ConnState::Closed => {}
             ConnState::Lingering { budget, .. } => {
@@ -230,6 +231,7 @@ impl Server {
                 if self.conns.get(id).is_some_and(|c| {
                     c.decoder.buffered() > self.limits.max_head_size + self.limits.max_body_size
                 }) {
+                    self.limit_hit(crate::stats::Limit::PipelinedInput, Some(id), None);
                     self.connection_lost(now, id, Closing::Abort);
                 }
             }
@@ -261,8 +263,10 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        if c.out.consume(n) > 0 {
+        let n = c.out.consume(n);
+        if n > 0 {
             c.write_progress = now;
+            self.stats.bytes_written += n as u64;
         }
         let empty = c.out.is_empty();
         if empty {
@@ -306,10 +310,11 @@ impl Server {
             }
             Closing::Abort => self.release(id, true),
             Closing::Forget => {
-                if let Some(c) = self.conns.remove(id)
-                    && matches!(c.state, ConnState::Lingering { .. })
-                {
-                    self.lingering -= 1;
+                if let Some(c) = self.conns.remove(id) {
+                    self.stats.connections_closed += 1;
+                    if matches!(c.state, ConnState::Lingering { .. }) {
+                        self.lingering -= 1;
+                    }
                 }
             }
         }
@@ -337,6 +342,7 @@ impl Server {
     /// Tells the host to close the socket, and forgets the connection.
     fn release(&mut self, id: ConnectionId, aborted: bool) {
         if let Some(mut c) = self.conns.remove(id) {
+            self.stats.connections_closed += 1;
             if matches!(c.state, ConnState::Lingering { .. }) {
                 self.lingering -= 1;
             }
@@ -402,6 +408,7 @@ impl Server {
     pub(super) fn connection_timeout(&mut self, now: Instant, id: ConnectionId) {
         let Some(c) = self.conns.get(id) else { return };
         if !c.out.is_empty() && c.write_progress + self.limits.write_timeout <= now {
+            self.limit_hit(crate::stats::Limit::WriteTimeout, Some(id), None);
             self.connection_lost(now, id, Closing::Abort);
             return;
         }
@@ -409,6 +416,7 @@ impl Server {
             ConnState::Http => match c.request_started {
                 Some(t) if t + self.limits.request_timeout <= now => {
                     let e = crate::http::HttpError::TIMEOUT;
+                    self.refused_http(id, e);
                     self.respond_error_and_close(id, e.status, e.reason);
                 }
                 None if c.idle_since + self.limits.keep_alive_timeout <= now => {

@@ -9,10 +9,11 @@ use super::Server;
 use super::connection::{Closing, ConnState};
 use super::headers::{NO_CACHE, ResponseContext, cache_for_year};
 use crate::http::{BodyFraming, Method, Request, ResponseHead};
-use crate::io::{ConnectionId, Event};
+use crate::io::ConnectionId;
 use crate::pages;
 use crate::payload::PayloadError;
 use crate::route::{Target, route};
+use crate::stats::RefusalCause;
 use crate::transport::{ReceiverKind, Transport, jsonp, xhr};
 
 /// What a complete response carries besides the headers every response gets.
@@ -42,6 +43,7 @@ impl Server {
             }
             match c.decoder.decode() {
                 Err(e) => {
+                    self.refused_http(id, e);
                     self.respond_error_and_close(id, e.status, e.reason);
                     return;
                 }
@@ -97,17 +99,21 @@ impl Server {
         ctx.keep_alive &= self.shutdown_deadline.is_none();
         let routed = route(&self.endpoints, req.path()).map(|(i, t)| (i, t.to_owned_target()));
         let Some((ep, target)) = routed else {
+            self.refused(id, 404, RefusalCause::NotFound, None);
             return self.answer(id, &ctx, None, not_found());
         };
         if target == OwnedTarget::NotFound {
+            self.refused(id, 404, RefusalCause::NotFound, None);
             return self.answer(id, &ctx, None, not_found());
         }
         if !target.as_target().allows(&req.method) {
+            self.refused(id, 405, RefusalCause::NotFound, None);
             return self.method_not_allowed(id, &ctx, target.as_target().allowed_methods());
         }
         let options = &self.endpoints[ep].options;
         let needs_origin = !matches!(target, OwnedTarget::Greeting | OwnedTarget::Iframe);
         if needs_origin && !ctx.origin_allowed(options) {
+            self.refused(id, 403, RefusalCause::Origin, None);
             return self.answer(
                 id,
                 &ctx,
@@ -191,6 +197,7 @@ impl Server {
                     }
                     Ok(callback) => ReceiverKind::HtmlFile { callback },
                     Err(e) => {
+                        self.refused(id, 500, RefusalCause::Framing, None);
                         let body = e.message().as_bytes();
                         let a = Answer {
                             status: 500,
@@ -228,6 +235,7 @@ impl Server {
         let messages = match messages {
             Ok(m) => m,
             Err(e) => {
+                self.refused(id, 500, RefusalCause::Framing, None);
                 let a = Answer {
                     status: 500,
                     content_type: Some(TEXT),
@@ -237,15 +245,12 @@ impl Server {
             }
         };
         let Some(&session) = self.endpoints[ep].sessions.get(session_id) else {
+            self.refused(id, 404, RefusalCause::NotFound, None);
             return self.answer(id, ctx, url, not_found());
         };
         if self.sessions.get(session).is_some_and(|s| s.is_open()) {
             for text in messages {
-                self.events.push_back(Event::Message {
-                    session,
-                    connection: id,
-                    text,
-                });
+                self.message_in(session, id, text);
             }
         }
         if jsonp {
@@ -348,6 +353,7 @@ impl Server {
     }
 
     fn websocket_disabled(&mut self, now: Instant, id: ConnectionId, ctx: &ResponseContext) {
+        self.refused(id, 404, RefusalCause::NotFound, None);
         let unix = self.clock.unix(now);
         let mut out = BytesMut::new();
         let mut head = ResponseHead::new(&mut out, 404);

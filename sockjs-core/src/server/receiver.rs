@@ -20,6 +20,7 @@ use crate::frame;
 use crate::http::response::{finish_head, write_chunk, write_chunk_header, write_last_chunk};
 use crate::http::{BodyFraming, Request, ResponseHead, Version};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
+use crate::stats::{Limit, RefusalCause, SessionTransport};
 use crate::transport::{ReceiverKind, Transport};
 
 /// An HTTP response carrying a session's frames.
@@ -83,19 +84,22 @@ impl Server {
     ) {
         let existing = self.endpoints[ep].sessions.get(session_id).copied();
         if existing.is_none()
-            && let Some(refusal) = self.session_refusal()
+            && let Some((text, cause, limit)) = self.session_refusal()
         {
-            return self.answer_text(id, ctx, 503, refusal);
+            self.refused(id, 503, cause, limit);
+            return self.answer_text(id, ctx, 503, text);
         }
         self.start_receiver(now, id, ep, ctx, kind);
         let session = match existing {
             Some(s) => s,
             None => {
                 let key: Box<[u8]> = session_id.into();
+                let t = SessionTransport::of(transport);
                 let s =
                     self.sessions
-                        .insert(Session::new(ep, SessionKind::Http, Some(key.clone())));
+                        .insert(Session::new(ep, SessionKind::Http, t, Some(key.clone())));
                 self.endpoints[ep].sessions.insert(key, s);
+                self.session_opened(t);
                 let info = self.request_info(id, ep, req, transport.protocol_name());
                 self.events.push_back(Event::Opened {
                     session: s,
@@ -212,13 +216,14 @@ impl Server {
         }
     }
 
-    /// Queues a message for a session and delivers it if a receiver can take it; closes the
-    /// session if its queue is full.
+    /// Queues a message (`text_len` bytes of the application's text) for a session and
+    /// delivers it if a receiver can take it; closes the session if its queue is full.
     pub(super) fn enqueue(
         &mut self,
         now: Instant,
         session: SessionId,
         msg: Bytes,
+        text_len: usize,
     ) -> Result<(), crate::io::Error> {
         let max_bytes = self.limits.max_queued_bytes;
         let max_messages = self.limits.max_queued_messages;
@@ -226,9 +231,20 @@ impl Server {
             return Err(crate::io::Error::SessionClosed);
         };
         if !s.enqueue(msg, max_bytes, max_messages) {
+            let limit = if s.queue.len() >= max_messages {
+                Limit::QueuedMessages
+            } else {
+                Limit::QueuedBytes
+            };
+            let receiver = s.receiver;
+            self.limit_hit(limit, receiver, Some(session));
             self.close_session(now, session, CloseReason::QueueFull);
             return Err(crate::io::Error::SessionClosed);
         }
+        s.messages_out += 1;
+        s.bytes_out += text_len as u64;
+        self.stats.messages_out += 1;
+        self.stats.message_bytes_out += text_len as u64;
         self.deliver(now, session);
         Ok(())
     }
@@ -445,7 +461,7 @@ impl Server {
         s.state = SessionState::Closing(close, reason.clone());
         let kind = s.kind;
         let receiver = s.receiver;
-        self.events.push_back(Event::Closed { session, reason });
+        self.session_closed(session, reason);
         match (kind, receiver) {
             (_, Some(_)) => self.deliver(now, session),
             (SessionKind::Http, None) => self.detached(now, session),
@@ -455,12 +471,17 @@ impl Server {
         }
     }
 
-    /// Why a new session cannot be opened now, if it cannot.
-    pub(super) fn session_refusal(&self) -> Option<&'static str> {
+    /// Why a new session cannot be opened now, if it cannot: the answer's text, and how
+    /// the refusal is counted.
+    pub(super) fn session_refusal(&self) -> Option<(&'static str, RefusalCause, Option<Limit>)> {
         if self.shutdown_deadline.is_some() {
-            Some("Server shutting down")
+            Some(("Server shutting down", RefusalCause::Shutdown, None))
         } else if self.sessions.len() >= self.limits.max_sessions {
-            Some("Too many sessions")
+            Some((
+                "Too many sessions",
+                RefusalCause::Limit,
+                Some(Limit::Sessions),
+            ))
         } else {
             None
         }
@@ -485,10 +506,7 @@ impl Server {
         };
         if s.receiver.is_none() && s.disconnect_at.is_some_and(|t| t <= now) {
             if s.is_open() {
-                self.events.push_back(Event::Closed {
-                    session,
-                    reason: CloseReason::TimedOut,
-                });
+                self.session_closed(session, CloseReason::TimedOut);
             }
             self.forget_session(session);
             return;

@@ -16,6 +16,7 @@ use super::session::{Session, SessionKind};
 use crate::frame;
 use crate::http::{BodyFraming, Request, ResponseHead};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
+use crate::stats::{RefusalCause, SessionTransport};
 use crate::ws::{self, FrameDecoder, Hixie76Decoder, Incoming, ProtocolError};
 
 /// A connection switched to WebSocket.
@@ -78,19 +79,23 @@ impl Server {
         raw: bool,
     ) {
         if !req.header_has_token("upgrade", "websocket") {
+            self.refused(id, 400, RefusalCause::Framing, None);
             return self.answer_text(id, ctx, 400, UPGRADE_ONLY);
         }
         if !req.header_has_token("connection", "upgrade") {
+            self.refused(id, 400, RefusalCause::Framing, None);
             return self.answer_text(id, ctx, 400, CONNECTION_UPGRADE);
         }
-        if let Some(refusal) = self.session_refusal() {
-            return self.answer_text(id, ctx, 503, refusal);
+        if let Some((text, cause, limit)) = self.session_refusal() {
+            self.refused(id, 503, cause, limit);
+            return self.answer_text(id, ctx, 503, text);
         }
         let protocol = if raw { "websocket-raw" } else { "websocket" };
         let info = self.request_info(id, ep, req, protocol);
         match req.header("sec-websocket-version") {
             Some(b"13" | b"8" | b"7") => {
                 let Some(key) = req.header("sec-websocket-key").filter(|k| !k.is_empty()) else {
+                    self.refused(id, 400, RefusalCause::Framing, None);
                     return self.answer_text(id, ctx, 400, "Missing \"Sec-WebSocket-Key\".");
                 };
                 let mut out = BytesMut::new();
@@ -114,6 +119,7 @@ impl Server {
                 );
             }
             Some(_) => {
+                self.refused(id, 426, RefusalCause::Framing, None);
                 let mut out = BytesMut::new();
                 let mut head = ResponseHead::new(&mut out, 426);
                 head.header("Content-Type", "text/plain; charset=UTF-8");
@@ -135,6 +141,7 @@ impl Server {
                 let (Some(key1), Some(key2)) =
                     (key("sec-websocket-key1"), key("sec-websocket-key2"))
                 else {
+                    self.refused(id, 400, RefusalCause::Framing, None);
                     return self.answer_text(id, ctx, 400, "Unsupported WebSocket version.");
                 };
                 let scheme = if req
@@ -197,10 +204,16 @@ impl Server {
         } else {
             SessionKind::WebSocket
         };
-        let mut session = Session::new(ep, kind, None);
+        let transport = if raw {
+            SessionTransport::RawWebSocket
+        } else {
+            SessionTransport::WebSocket
+        };
+        let mut session = Session::new(ep, kind, transport, None);
         session.receiver = Some(id);
         session.heartbeat_at = heartbeat_deadline(&self.endpoints[ep].options, now);
         let s = self.sessions.insert(session);
+        self.session_opened(transport);
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -321,21 +334,13 @@ impl Server {
             return;
         }
         if s.kind == SessionKind::RawWebSocket {
-            self.events.push_back(Event::Message {
-                session,
-                connection: id,
-                text,
-            });
+            self.message_in(session, id, text);
             return;
         }
         match crate::payload::parse_websocket_message(text.as_bytes()) {
             Ok(messages) => {
                 for text in messages {
-                    self.events.push_back(Event::Message {
-                        session,
-                        connection: id,
-                        text,
-                    });
+                    self.message_in(session, id, text);
                 }
             }
             Err(_) => {
@@ -366,12 +371,12 @@ impl Server {
         } else {
             self.write(id, |o| ws::frame::encode_close(o, Some((e.code, e.reason))));
         }
+        if let Some(limit) = e.limit() {
+            self.limit_hit(limit, Some(id), Some(session));
+        }
         self.close_connection(id, Closing::Graceful);
         if self.sessions.get(session).is_some_and(Session::is_open) {
-            self.events.push_back(Event::Closed {
-                session,
-                reason: CloseReason::ProtocolError(e.reason),
-            });
+            self.session_closed(session, CloseReason::ProtocolError(e.reason));
         }
         self.forget_session(session);
         let _ = now;
@@ -523,13 +528,11 @@ impl Server {
     ) {
         let _ = now;
         if self.sessions.get(session).is_some_and(Session::is_open) {
-            self.events.push_back(Event::Closed {
-                session,
-                reason: CloseReason::ClientClosed {
-                    code,
-                    reason: reason.to_string(),
-                },
-            });
+            let reason = CloseReason::ClientClosed {
+                code,
+                reason: reason.to_string(),
+            };
+            self.session_closed(session, reason);
         }
         self.forget_session(session);
     }
