@@ -16,7 +16,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use event_listener::Event as Notify;
-use sockjs_core::{CloseReason, ConnectionId, Event, Io, SessionId};
+use sockjs_core::{CloseReason, ConnectionId, Event, Io, Notice, SessionId};
+use tracing::Instrument;
 
 use crate::inbox::SessionShared;
 use crate::output::{Batch, Conn};
@@ -69,6 +70,11 @@ pub(crate) struct Driver {
     open_connections: AtomicUsize,
     /// Notified when the last open connection finishes.
     pub(crate) idle: Notify,
+    #[cfg(feature = "metrics")]
+    exporter: crate::metrics::Exporter,
+    /// Wakes the exporter task when the server stops.
+    #[cfg(feature = "metrics")]
+    exporter_wake: Signal,
 }
 
 /// Things to do once the lock is released.
@@ -110,6 +116,50 @@ impl Driver {
             any_unreported: AtomicBool::new(false),
             open_connections: AtomicUsize::new(0),
             idle: Notify::new(),
+            #[cfg(feature = "metrics")]
+            exporter: crate::metrics::Exporter::new(),
+            #[cfg(feature = "metrics")]
+            exporter_wake: Signal::new(),
+        }
+    }
+
+    /// A copy of the core's figures.
+    pub(crate) fn stats(&self) -> sockjs_core::Stats {
+        self.lock().server.stats().clone()
+    }
+
+    /// The figures of one session, while the core knows it.
+    pub(crate) fn session_stats(&self, id: SessionId) -> Option<sockjs_core::SessionStats> {
+        self.lock().server.session_stats(id)
+    }
+
+    /// Copies the core's figures into the metrics handles (outside the lock).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn export_metrics(&self) {
+        let stats = self.stats();
+        self.exporter.export(&stats);
+    }
+
+    /// The exporter task: exports every `interval` until [`Driver::stop`], and once more
+    /// then.
+    #[cfg(feature = "metrics")]
+    pub(crate) async fn run_exporter(self: Arc<Self>, interval: std::time::Duration) {
+        let mut next = Instant::now() + interval;
+        let mut timer = self.runtime.new_timer(next);
+        loop {
+            self.export_metrics();
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let tick = std::future::poll_fn(|cx| {
+                if self.exporter_wake.poll_wait(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                AsyncTimer::poll(timer.as_mut(), cx)
+            });
+            tick.await;
+            next = (next + interval).max(Instant::now());
+            timer.as_mut().reset(next);
         }
     }
 
@@ -155,9 +205,7 @@ impl Driver {
             }
             r
         };
-        for (handler, shared) in actions.spawn.drain(..) {
-            self.runtime.spawn(handler(shared, Arc::downgrade(self)));
-        }
+        self.spawn_handlers(&mut actions);
         self.write_out(std::mem::take(&mut actions.write));
         (result, actions)
     }
@@ -225,10 +273,21 @@ impl Driver {
             }
             self.take_output(&mut state, &mut actions, now);
         }
-        for (handler, shared) in actions.spawn.drain(..) {
-            self.runtime.spawn(handler(shared, Arc::downgrade(self)));
-        }
+        self.spawn_handlers(&mut actions);
         actions.write
+    }
+
+    /// Starts the handlers of new sessions, each in its session's span.
+    fn spawn_handlers(self: &Arc<Self>, actions: &mut Actions) {
+        for (handler, shared) in actions.spawn.drain(..) {
+            let span = shared.span.clone();
+            let task = handler(shared, Arc::downgrade(self));
+            if span.is_disabled() {
+                self.runtime.spawn(task);
+            } else {
+                self.runtime.spawn(Box::pin(task.instrument(span)));
+            }
+        }
     }
 
     /// Writes what waits for `conn` (its task's part: after a wake-up, or once writable).
@@ -363,9 +422,18 @@ impl Driver {
         self.with_core(close).0
     }
 
-    /// Sends one message to many sessions; returns how many took it.
+    /// Sends one message to many sessions; returns how many took it. With the `metrics`
+    /// feature, the time until it was queued in every session and written to every socket
+    /// that took it at once is recorded.
     pub(crate) fn broadcast(self: &Arc<Self>, ids: &[SessionId], msg: &str) -> usize {
-        self.with_core(|s, now| s.server.send_many(now, ids, msg)).0
+        #[cfg(feature = "metrics")]
+        let start = Instant::now();
+        let n = self.with_core(|s, now| s.server.send_many(now, ids, msg)).0;
+        #[cfg(feature = "metrics")]
+        self.exporter
+            .broadcast_latency
+            .record(start.elapsed().as_secs_f64());
+        n
     }
 
     fn drain(self: &Arc<Self>, state: &mut CoreState, actions: &mut Actions) {
@@ -400,7 +468,16 @@ impl Driver {
                     endpoint,
                     info,
                 } => {
-                    let shared = Arc::new(SessionShared::new(session, *info));
+                    let span = tracing::debug_span!(
+                        parent: None,
+                        "session",
+                        id = session.to_raw(),
+                        peer = %info.peer,
+                        endpoint = %info.prefix,
+                        transport = info.protocol,
+                    );
+                    tracing::debug!(parent: &span, "session opened");
+                    let shared = Arc::new(SessionShared::new(session, *info, span));
                     state.sessions.insert(session, shared.clone());
                     if let Some(handler) = self.handlers.get(endpoint) {
                         actions.spawn.push((handler.clone(), shared));
@@ -415,10 +492,19 @@ impl Driver {
                 }
                 Event::Closed { session, reason } => {
                     if let Some(shared) = state.sessions.remove(&session) {
+                        tracing::debug!(
+                            parent: &shared.span,
+                            reason = reason.kind().name(),
+                            code = reason.code_and_reason().0,
+                            "session closed: {reason}"
+                        );
                         shared.closed(reason);
                     }
                 }
             }
+        }
+        while let Some(notice) = state.server.poll_notice() {
+            log_notice(&notice);
         }
         if !state.send_waiters.is_empty() {
             // Queues shrink as the core moves them onto connections (after written bytes
@@ -498,6 +584,8 @@ impl Driver {
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.timer.notify();
+        #[cfg(feature = "metrics")]
+        self.exporter_wake.notify();
         for conn in self.lock().conns.values() {
             conn.abort();
         }
@@ -515,6 +603,38 @@ impl Drop for Driver {
         for (_, _, waker) in state.send_waiters.drain(..) {
             waker.wake();
         }
+    }
+}
+
+/// Logs a refusal or a limit hit at `warn`.
+fn log_notice(notice: &Notice) {
+    match *notice {
+        Notice::Refused {
+            connection,
+            peer,
+            status,
+            cause,
+            limit,
+        } => tracing::warn!(
+            connection = connection.to_raw(),
+            %peer,
+            status,
+            cause = cause.name(),
+            limit = limit.map(|l| l.name()),
+            "request refused"
+        ),
+        Notice::LimitHit {
+            limit,
+            connection,
+            session,
+            peer,
+        } => tracing::warn!(
+            limit = limit.name(),
+            connection = connection.map(ConnectionId::to_raw),
+            session = session.map(SessionId::to_raw),
+            peer = peer.map(tracing::field::display),
+            "limit hit"
+        ),
     }
 }
 

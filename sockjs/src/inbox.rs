@@ -13,6 +13,8 @@ use sockjs_core::{CloseReason, RequestInfo, SessionId};
 pub(crate) struct SessionShared {
     pub(crate) id: SessionId,
     pub(crate) info: RequestInfo,
+    /// The session's span: its handler runs in it, and its open and close are logged in it.
+    pub(crate) span: tracing::Span,
     /// Messages delivered and not yet received by the application.
     inbox: Mutex<Inbox>,
     /// Bytes delivered and not yet received by the application.
@@ -34,10 +36,11 @@ struct Inbox {
 }
 
 impl SessionShared {
-    pub(crate) fn new(id: SessionId, info: RequestInfo) -> Self {
+    pub(crate) fn new(id: SessionId, info: RequestInfo, span: tracing::Span) -> Self {
         SessionShared {
             id,
             info,
+            span,
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
                 accepting: true,

@@ -41,6 +41,8 @@ mod driver;
 mod inbox;
 #[cfg(feature = "lock-stats")]
 mod lock_stats;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod output;
 mod rt;
 mod server;
@@ -52,8 +54,9 @@ pub use bytes;
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
     pub use crate::{
-        Callbacks, CloseReason, Limits, Options, RequestInfo, Runtime, ServerHandle, Session,
-        SessionError, SessionHandle, SessionId,
+        Callbacks, CloseKind, CloseReason, Limit, Limits, Options, RefusalCause, RequestInfo,
+        Runtime, ServerHandle, Session, SessionError, SessionHandle, SessionId, SessionStats,
+        SessionTransport, Stats,
     };
 }
 pub use callbacks::Callbacks;
@@ -62,4 +65,7 @@ pub use lock_stats::{LockStats, lock_stats};
 pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Runtime, Task};
 pub use server::{Binding, Builder, Server, ServerHandle};
 pub use session::{Session, SessionError, SessionHandle};
+pub use sockjs_core::{
+    CloseKind, Limit, Notice, RefusalCause, SessionStats, SessionTransport, Stats,
+};
 pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionId};
