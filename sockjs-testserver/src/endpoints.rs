@@ -20,7 +20,9 @@ pub(crate) async fn serve<B>(
     let rt = builder.runtime().clone();
     let base = Options::default().sockjs_url(args.sockjs_url.clone());
     let everyone: Arc<Mutex<HashSet<SessionHandle>>> = Arc::default();
+    // Scrapes see the figures of half a second ago at the most.
     let server = builder
+        .metrics_interval(Duration::from_millis(METRICS_INTERVAL_MS))
         .endpoint("/echo", base.clone().response_limit(4096), echo)
         .endpoint(
             "/disabled_websocket_echo",
@@ -102,6 +104,9 @@ pub(crate) async fn serve<B>(
     };
     future::or(server.run(), on_signal).await
 }
+
+/// How often the figures are copied into the metrics recorder.
+const METRICS_INTERVAL_MS: u64 = 500;
 
 /// Ctrl-C, and SIGTERM where there is one: each starts a graceful shutdown.
 #[cfg(unix)]

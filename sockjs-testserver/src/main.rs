@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
-//!                    [--runtime tokio|async-std|smol]
+//!                    [--runtime tokio|async-std|smol] [--metrics 127.0.0.1:PORT]
 //! ```
+//!
+//! `--metrics` serves the server's metrics (docs/METRICS.md) in the Prometheus text format
+//! on that loopback address. `RUST_LOG` sets the log filter (`tracing-subscriber`'s env
+//! filter syntax; default `warn`): `RUST_LOG=sockjs=debug` logs every session's open and
+//! close.
 //!
 //! - `/echo`: echoes every message (response_limit 4096, so streaming responses end often).
 //! - `/disabled_websocket_echo`: the same without WebSockets.
@@ -31,10 +36,12 @@ struct Args {
     port: u16,
     sockjs_url: String,
     runtime: String,
+    /// Where to serve metrics, if anywhere.
+    metrics: Option<std::net::SocketAddr>,
 }
 
 const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
-                     [--runtime tokio|async-std|smol]";
+                     [--runtime tokio|async-std|smol] [--metrics 127.0.0.1:PORT]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -42,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         port: 8081,
         sockjs_url: sockjs_core::config::DEFAULT_SOCKJS_URL.into(),
         runtime: "tokio".into(),
+        metrics: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +69,17 @@ fn parse_args() -> Result<Args, String> {
             "--port" => args.port = value.parse().map_err(|_| format!("bad port: {value}"))?,
             "--sockjs-url" => args.sockjs_url = value,
             "--runtime" => args.runtime = value,
+            "--metrics" => {
+                let addr: std::net::SocketAddr = value
+                    .parse()
+                    .map_err(|_| format!("bad metrics address: {value}"))?;
+                if !addr.ip().is_loopback() {
+                    return Err(format!(
+                        "--metrics serves on a loopback address only: {value}"
+                    ));
+                }
+                args.metrics = Some(addr);
+            }
             other => return Err(format!("unknown flag: {other}")),
         }
     }
@@ -89,6 +108,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logs();
+    if let Some(addr) = args.metrics
+        && let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+    {
+        eprintln!("sockjs-testserver: cannot serve metrics on {addr}: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match args.runtime.as_str() {
         // tokio's multi-threaded runtime runs the tasks and the accept loop.
         "tokio" => tokio::runtime::Builder::new_multi_thread()
@@ -120,6 +148,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (warnings only by default, so protocol suite runs
+/// stay quiet).
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
 }
 
 /// How long the core's lock was held, against the CPU time the process used: the share of
