@@ -72,9 +72,9 @@ pub(crate) struct Driver {
     pub(crate) idle: Notify,
     #[cfg(feature = "metrics")]
     exporter: crate::metrics::Exporter,
-    /// Wakes the exporter task when the server stops.
+    /// How often the timer task exports the figures.
     #[cfg(feature = "metrics")]
-    exporter_wake: Signal,
+    pub(crate) metrics_interval: std::time::Duration,
 }
 
 /// Things to do once the lock is released.
@@ -119,7 +119,7 @@ impl Driver {
             #[cfg(feature = "metrics")]
             exporter: crate::metrics::Exporter::new(),
             #[cfg(feature = "metrics")]
-            exporter_wake: Signal::new(),
+            metrics_interval: std::time::Duration::from_secs(1),
         }
     }
 
@@ -138,29 +138,6 @@ impl Driver {
     pub(crate) fn export_metrics(&self) {
         let stats = self.stats();
         self.exporter.export(&stats);
-    }
-
-    /// The exporter task: exports every `interval` until [`Driver::stop`], and once more
-    /// then.
-    #[cfg(feature = "metrics")]
-    pub(crate) async fn run_exporter(self: Arc<Self>, interval: std::time::Duration) {
-        let mut next = Instant::now() + interval;
-        let mut timer = self.runtime.new_timer(next);
-        loop {
-            self.export_metrics();
-            if self.stopped.load(Ordering::SeqCst) {
-                return;
-            }
-            let tick = std::future::poll_fn(|cx| {
-                if self.exporter_wake.poll_wait(cx).is_ready() {
-                    return Poll::Ready(());
-                }
-                AsyncTimer::poll(timer.as_mut(), cx)
-            });
-            tick.await;
-            next = (next + interval).max(Instant::now());
-            timer.as_mut().reset(next);
-        }
     }
 
     fn lock(&self) -> Held<'_> {
@@ -533,15 +510,24 @@ impl Driver {
     }
 
     /// The timer task: sleeps until the core's next deadline and runs it, until
-    /// [`Driver::stop`]. One timer, moved as the deadline moves.
+    /// [`Driver::stop`]. One timer, moved as the deadline moves. With the `metrics` feature
+    /// it also exports the figures every `metrics_interval`, and once more at the stop.
     pub(crate) async fn run_timer(self: Arc<Self>) {
         let mut timer: Option<std::pin::Pin<Box<dyn AsyncTimer>>> = None;
         let mut armed = None;
+        #[cfg(feature = "metrics")]
+        let mut export_at = Instant::now();
         loop {
             if self.stopped.load(Ordering::SeqCst) {
+                #[cfg(feature = "metrics")]
+                self.export_metrics();
                 return;
             }
-            let deadline = self.lock().timer_deadline;
+            let core_deadline = self.lock().timer_deadline;
+            #[cfg(feature = "metrics")]
+            let deadline = Some(core_deadline.map_or(export_at, |d| d.min(export_at)));
+            #[cfg(not(feature = "metrics"))]
+            let deadline = core_deadline;
             if let Some(at) = deadline
                 && armed != Some(at)
             {
@@ -564,6 +550,17 @@ impl Driver {
             .await;
             if due {
                 armed = None;
+                #[cfg(feature = "metrics")]
+                {
+                    let now = Instant::now();
+                    if export_at <= now {
+                        self.export_metrics();
+                        export_at = (export_at + self.metrics_interval).max(now);
+                    }
+                    if core_deadline.is_none_or(|d| d > now) {
+                        continue;
+                    }
+                }
                 self.with_core(|s, now| s.server.handle_timeout(now));
             }
         }
@@ -584,8 +581,6 @@ impl Driver {
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.timer.notify();
-        #[cfg(feature = "metrics")]
-        self.exporter_wake.notify();
         for conn in self.lock().conns.values() {
             conn.abort();
         }

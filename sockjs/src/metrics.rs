@@ -2,7 +2,7 @@
 //! names docs/METRICS.md lists.
 //!
 //! Nothing is counted here per message: the core counts ([`sockjs_core::Stats`]), and the
-//! exporter task copies its figures into handles registered once, every
+//! timer task copies its figures into handles registered once, every
 //! [`Builder::metrics_interval`](crate::Builder::metrics_interval) and when the server
 //! stops. Only the broadcast latency histogram is recorded as it happens, once per
 //! broadcast.

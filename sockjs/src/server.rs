@@ -150,12 +150,13 @@ impl<B> Builder<B> {
         let entropy: sockjs_core::Entropy = Box::new(random_u32);
         let core =
             sockjs_core::Server::new(self.config, Instant::now(), SystemTime::now(), entropy);
-        let driver = Arc::new(Driver::new(
-            core,
-            self.handlers,
-            self.runtime,
-            self.max_inbound_bytes,
-        ));
+        #[allow(unused_mut)]
+        let mut driver = Driver::new(core, self.handlers, self.runtime, self.max_inbound_bytes);
+        #[cfg(feature = "metrics")]
+        {
+            driver.metrics_interval = self.metrics_interval;
+        }
+        let driver = Arc::new(driver);
         Server {
             listener,
             handle: ServerHandle {
@@ -164,8 +165,6 @@ impl<B> Builder<B> {
                 driver: Arc::downgrade(&driver),
             },
             driver,
-            #[cfg(feature = "metrics")]
-            metrics_interval: self.metrics_interval,
             binding: PhantomData,
         }
     }
@@ -176,8 +175,6 @@ pub struct Server<B = ()> {
     listener: TcpListener,
     driver: Arc<Driver>,
     handle: ServerHandle,
-    #[cfg(feature = "metrics")]
-    metrics_interval: Duration,
     binding: PhantomData<fn() -> B>,
 }
 
@@ -235,10 +232,6 @@ impl<B> Server<B> {
         let driver = self.driver;
         let listener = driver.runtime.wrap_listener(self.listener)?;
         driver.runtime.spawn(Box::pin(driver.clone().run_timer()));
-        #[cfg(feature = "metrics")]
-        driver
-            .runtime
-            .spawn(Box::pin(driver.clone().run_exporter(self.metrics_interval)));
         // The timer task ends and connections still open are dropped however `run` ends,
         // even if its future is dropped.
         let _stop = StopOnDrop(&driver);
