@@ -101,7 +101,8 @@ impl Setup {
             min_message_size: if max_message & 0x80 != 0 { 0 } else { 64 },
             ..DeflateConfig::default()
         });
-        let (max_head, max_body, max_message) = (max_head & 0x7f, max_body & 0x7f, max_message & 0x7f);
+        let (max_head, max_body, max_message) =
+            (max_head & 0x7f, max_body & 0x7f, max_message & 0x7f);
         let ms = |n: usize, unit: usize| Duration::from_millis((50 + n * unit) as u64);
         let echo = Options::default()
             .heartbeat_delay(ms(heartbeat, 40))

@@ -67,11 +67,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use sockjs_core::bytes::BytesMut;
-use sockjs_core::transport::{eventsource, htmlfile, jsonp, xhr};
 use sockjs_core::http::Request;
+use sockjs_core::transport::{eventsource, htmlfile, jsonp, xhr};
 use sockjs_core::{
-    CloseReason, Config, ConnectionId, Event, Io, Limits, RequestExtras, Response, ResponseBody,
-    Server, SessionId, frame,
+    CloseKind, CloseReason, Config, ConnectionId, Event, Io, Limits, RequestExtras, Response,
+    ResponseBody, Server, SessionId, SessionTransport, frame,
 };
 
 use crate::ws_read;
@@ -343,8 +343,14 @@ impl Harness {
         self.next_port = self.next_port.wrapping_add(1);
         let port = self.next_port;
         let peer = SocketAddr::from(([127, 0, 0, 1], port));
-        let fed = 64 + request.target.len() + request.body.len()
-            + request.headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum::<usize>();
+        let fed = 64
+            + request.target.len()
+            + request.body.len()
+            + request
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.len() + 4)
+                .sum::<usize>();
         self.begin(Call::Feed(self.conns.len()));
         let id = self.server.handle_request(self.now, peer, request, extras);
         assert!(
@@ -1001,6 +1007,27 @@ impl Harness {
             sessions >= open,
             "session_count {sessions} under {open} open sessions"
         );
+        // The core's figures agree with what the host saw.
+        let stats = self.server.stats();
+        assert_eq!(stats.connections(), count as u64, "the connections gauge");
+        assert_eq!(stats.sessions_total(), open as u64, "the sessions gauge");
+        let opened: u64 = SessionTransport::ALL
+            .iter()
+            .map(|&t| stats.sessions_opened(t))
+            .sum();
+        assert_eq!(opened, self.sessions.len() as u64, "sessions opened");
+        let closed: u64 = CloseKind::ALL
+            .iter()
+            .map(|&k| stats.sessions_closed(k))
+            .sum();
+        assert_eq!(
+            closed,
+            self.sessions.len() as u64 - open as u64,
+            "sessions closed"
+        );
+        let messages: usize = self.sessions.iter().map(|s| s.messages).sum();
+        assert_eq!(stats.messages_in(), messages as u64, "messages in");
+        while self.server.poll_notice().is_some() {}
         for i in 0..self.conns.len() {
             let c = &self.conns[i];
             let known = self.server.is_connection(c.id);
@@ -1064,11 +1091,25 @@ fn check_response(id: ConnectionId, r: &Response) {
             "{id}: a line break in {name}"
         );
     }
-    assert_eq!(r.status == 101, r.upgrade && r.status != 200, "{id}: upgrade on {}", r.status);
+    assert_eq!(
+        r.status == 101,
+        r.upgrade && r.status != 200,
+        "{id}: upgrade on {}",
+        r.status
+    );
     if r.upgrade {
-        assert!(matches!(r.status, 101 | 200), "{id}: upgrade on {}", r.status);
+        assert!(
+            matches!(r.status, 101 | 200),
+            "{id}: upgrade on {}",
+            r.status
+        );
         assert_eq!(r.body, ResponseBody::Empty, "{id}: a body on an upgrade");
     }
-    assert_eq!(r.reason.is_some(), r.status == 101 && r.header("sec-websocket-accept").is_none(),
-        "{id}: reason {:?} on {}", r.reason, r.status);
+    assert_eq!(
+        r.reason.is_some(),
+        r.status == 101 && r.header("sec-websocket-accept").is_none(),
+        "{id}: reason {:?} on {}",
+        r.reason,
+        r.status
+    );
 }

@@ -30,7 +30,9 @@
 //! Along the data path: [`http`] (request decoding, response encoding), the server's
 //! dispatch (routing under a prefix, see [`route`]), then [`transport`] (each transport's
 //! wire shapes) or [`ws`] (WebSocket codecs), with [`frame`] (SockJS frames and escaping)
-//! and [`payload`] (what clients send); [`io`] is the contract with the host.
+//! and [`payload`] (what clients send); [`io`] is the contract with the host, and
+//! [`stats`] what the server counts for its operator ([`Server::stats`],
+//! [`Server::session_stats`], [`Server::poll_notice`]).
 //!
 //! # Features
 //!
@@ -50,6 +52,7 @@ pub mod pages;
 pub mod payload;
 pub mod route;
 mod server;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;
@@ -62,6 +65,7 @@ pub use io::{
     Response, ResponseBody, SessionId,
 };
 pub use server::{Entropy, Server};
+pub use stats::{CloseKind, Limit, Notice, RefusalCause, SessionStats, SessionTransport, Stats};
 
 /// The examples of the crate's README, compiled and run as doctests.
 #[cfg(doctest)]

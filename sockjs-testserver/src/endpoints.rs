@@ -46,7 +46,9 @@ pub(crate) fn endpoints<B>(args: &Args, builder: Builder<B>) -> Builder<B> {
     if let Some(bytes) = args.max_inbound_bytes {
         builder = builder.max_inbound_bytes(bytes);
     }
+    // Scrapes see the figures of half a second ago at the most.
     builder
+        .metrics_interval(Duration::from_millis(METRICS_INTERVAL_MS))
         .endpoint("/echo", base.clone().response_limit(4096), echo)
         .endpoint(
             "/disabled_websocket_echo",
@@ -129,6 +131,9 @@ pub(crate) fn endpoints<B>(args: &Args, builder: Builder<B>) -> Builder<B> {
             }
         })
 }
+
+/// How often the figures are copied into the metrics recorder.
+const METRICS_INTERVAL_MS: u64 = 500;
 
 /// Ctrl-C, and SIGTERM where there is one: each starts a graceful shutdown.
 #[cfg(unix)]

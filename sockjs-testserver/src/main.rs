@@ -4,7 +4,7 @@
 //! ```text
 //! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
 //!                    [--runtime tokio|async-std|smol] [--via axum [--tls]]
-//!                    [--limit NAME=VALUE]... [--compression]
+//!                    [--limit NAME=VALUE]... [--compression] [--metrics 127.0.0.1:PORT]
 //! ```
 //!
 //! `--via axum` (tokio only) serves the same endpoints through an axum `Router` that also
@@ -18,6 +18,11 @@
 //! `--compression` accepts permessage-deflate on every endpoint's WebSockets, with the core's
 //! default terms (context takeover both ways, messages under 64 bytes left uncompressed,
 //! level 1).
+//!
+//! `--metrics` serves the server's metrics (docs/METRICS.md) in the Prometheus text format
+//! on that loopback address. `RUST_LOG` sets the log filter (`tracing-subscriber`'s env
+//! filter syntax; default `warn`): `RUST_LOG=sockjs=debug` logs every session's open and
+//! close.
 //!
 //! - `/echo`: echoes every message (response_limit 4096, so streaming responses end often).
 //! - `/disabled_websocket_echo`: the same without WebSockets.
@@ -53,11 +58,13 @@ struct Args {
     /// `axum`: through an axum Router and hyper.
     via: Option<String>,
     tls: bool,
+    /// Where to serve metrics, if anywhere.
+    metrics: Option<std::net::SocketAddr>,
 }
 
 const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
                      [--runtime tokio|async-std|smol] [--via axum [--tls]] \
-                     [--limit NAME=VALUE]... [--compression]";
+                     [--limit NAME=VALUE]... [--compression] [--metrics 127.0.0.1:PORT]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -70,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         max_inbound_bytes: None,
         via: None,
         tls: false,
+        metrics: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,6 +108,17 @@ fn parse_args() -> Result<Args, String> {
             "--limit" => set_limit(&mut args, &value)?,
             "--via" if value == "axum" => args.via = Some(value),
             "--via" => return Err(format!("unknown --via: {value} (axum)")),
+            "--metrics" => {
+                let addr: std::net::SocketAddr = value
+                    .parse()
+                    .map_err(|_| format!("bad metrics address: {value}"))?;
+                if !addr.ip().is_loopback() {
+                    return Err(format!(
+                        "--metrics serves on a loopback address only: {value}"
+                    ));
+                }
+                args.metrics = Some(addr);
+            }
             other => return Err(format!("unknown flag: {other}")),
         }
     }
@@ -148,6 +167,15 @@ fn main() -> ExitCode {
         eprintln!("--tls needs --via axum");
         return ExitCode::from(2);
     }
+    init_logs();
+    if let Some(addr) = args.metrics
+        && let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+    {
+        eprintln!("sockjs-testserver: cannot serve metrics on {addr}: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match args.runtime.as_str() {
         "tokio" if args.via.is_some() => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -187,6 +215,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (warnings only by default, so protocol suite runs
+/// stay quiet).
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
 }
 
 /// How long the core's lock was held, against the CPU time the process used: the share of
@@ -234,6 +274,7 @@ mod tests {
             max_inbound_bytes: None,
             via: None,
             tls: false,
+            metrics: None,
         };
         set_limit(&mut args, "max_sessions=3").unwrap();
         set_limit(&mut args, "write_timeout=1500").unwrap();

@@ -95,7 +95,7 @@ fn upgrade(extensions: Option<&str>) -> Vec<(&str, &str)> {
 }
 
 fn compressed_echo_broadcast_and_bomb(rt: &str) {
-    let s = TestServer::start_with(rt, &["--compression"]);
+    let s = TestServer::start_with(rt, &["--compression"], &[]);
     let long =
         "{\"user\":\"ann\",\"text\":\"hello, is anyone in the room tonight? anyone at all?\"}";
     let quoted = format!("[{}]", serde_quote(long));

@@ -237,6 +237,7 @@ fn limits_from_the_command_line(rt: &str) {
             "--limit",
             "max_headers=4",
         ],
+        &[],
     );
     let first = sid();
     let r = exchange(s.addr, "POST", &format!("/echo/000/{first}/xhr"), &[], b"");
@@ -359,6 +360,7 @@ fn per_peer_limits(rt: &str) {
             "--limit",
             "max_sessions_per_peer=1",
         ],
+        &[],
     );
     let a: std::net::IpAddr = "127.0.0.2".parse().unwrap();
     let b: std::net::IpAddr = "127.0.0.3".parse().unwrap();

@@ -15,6 +15,8 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use tracing::Instrument;
+
 use crate::driver::Driver;
 use crate::inbox::SessionShared;
 use crate::output::Conn;
@@ -29,7 +31,13 @@ thread_local! {
 /// Serves one connection until it closes.
 pub(crate) fn spawn(driver: Arc<Driver>, socket: Box<dyn AsyncSocket>, peer: SocketAddr) {
     let conn = driver.register(peer, socket);
-    driver.runtime.spawn(Box::pin(run(driver.clone(), conn)));
+    let span = tracing::debug_span!(parent: None, "connection", id = conn.id.to_raw(), %peer);
+    let task = run(driver.clone(), conn);
+    if span.is_disabled() {
+        driver.runtime.spawn(Box::pin(task));
+    } else {
+        driver.runtime.spawn(Box::pin(task.instrument(span)));
+    }
 }
 
 /// What woke the task.

@@ -16,7 +16,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use event_listener::Event as Notify;
-use sockjs_core::{CloseReason, ConnectionId, Event, Io, RequestInfo, SessionId};
+use sockjs_core::{CloseReason, ConnectionId, Event, Io, Notice, RequestInfo, SessionId};
+use tracing::Instrument;
 
 use crate::authorize::{AuthData, Authorizer, Decision};
 use crate::inbox::SessionShared;
@@ -78,6 +79,11 @@ pub(crate) struct Driver {
     open_connections: AtomicUsize,
     /// Notified when the last open connection finishes.
     pub(crate) idle: Notify,
+    #[cfg(feature = "metrics")]
+    exporter: crate::metrics::Exporter,
+    /// How often the timer task exports the figures.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_interval: std::time::Duration,
 }
 
 /// Things to do once the lock is released.
@@ -126,7 +132,28 @@ impl Driver {
             any_unreported: AtomicBool::new(false),
             open_connections: AtomicUsize::new(0),
             idle: Notify::new(),
+            #[cfg(feature = "metrics")]
+            exporter: crate::metrics::Exporter::new(),
+            #[cfg(feature = "metrics")]
+            metrics_interval: std::time::Duration::from_secs(1),
         }
+    }
+
+    /// A copy of the core's figures.
+    pub(crate) fn stats(&self) -> sockjs_core::Stats {
+        self.lock().server.stats().clone()
+    }
+
+    /// The figures of one session, while the core knows it.
+    pub(crate) fn session_stats(&self, id: SessionId) -> Option<sockjs_core::SessionStats> {
+        self.lock().server.session_stats(id)
+    }
+
+    /// Copies the core's figures into the metrics handles (outside the lock).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn export_metrics(&self) {
+        let stats = self.stats();
+        self.exporter.export(&stats);
     }
 
     fn lock(&self) -> Held<'_> {
@@ -245,9 +272,7 @@ impl Driver {
 
     /// Starts the handlers of new sessions and the authorization hooks of held requests.
     fn start_tasks(self: &Arc<Self>, actions: &mut Actions) {
-        for (handler, shared) in actions.spawn.drain(..) {
-            self.runtime.spawn(handler(shared, Arc::downgrade(self)));
-        }
+        self.spawn_handlers(actions);
         for (conn, hook, info) in actions.authorize.drain(..) {
             let driver = Arc::downgrade(self);
             self.runtime.spawn(Box::pin(async move {
@@ -274,6 +299,19 @@ impl Driver {
             }
             state.server.authorize(now, conn, answer);
         });
+    }
+
+    /// Starts the handlers of new sessions, each in its session's span.
+    fn spawn_handlers(self: &Arc<Self>, actions: &mut Actions) {
+        for (handler, shared) in actions.spawn.drain(..) {
+            let span = shared.span.clone();
+            let task = handler(shared, Arc::downgrade(self));
+            if span.is_disabled() {
+                self.runtime.spawn(task);
+            } else {
+                self.runtime.spawn(Box::pin(task.instrument(span)));
+            }
+        }
     }
 
     /// Writes what waits for `conn` (its task's part: after a wake-up, or once writable).
@@ -414,9 +452,18 @@ impl Driver {
         self.with_core(close).0
     }
 
-    /// Sends one message to many sessions; returns how many took it.
+    /// Sends one message to many sessions; returns how many took it. With the `metrics`
+    /// feature, the time until it was queued in every session and written to every socket
+    /// that took it at once is recorded.
     pub(crate) fn broadcast(self: &Arc<Self>, ids: &[SessionId], msg: &str) -> usize {
-        self.with_core(|s, now| s.server.send_many(now, ids, msg)).0
+        #[cfg(feature = "metrics")]
+        let start = Instant::now();
+        let n = self.with_core(|s, now| s.server.send_many(now, ids, msg)).0;
+        #[cfg(feature = "metrics")]
+        self.exporter
+            .broadcast_latency
+            .record(start.elapsed().as_secs_f64());
+        n
     }
 
     fn drain(self: &Arc<Self>, state: &mut CoreState, actions: &mut Actions) {
@@ -467,8 +514,17 @@ impl Driver {
                     endpoint,
                     info,
                 } => {
+                    let span = tracing::debug_span!(
+                        parent: None,
+                        "session",
+                        id = session.to_raw(),
+                        peer = %info.peer,
+                        endpoint = %info.prefix,
+                        transport = info.protocol,
+                    );
+                    tracing::debug!(parent: &span, "session opened");
                     #[allow(unused_mut)]
-                    let mut shared = SessionShared::new(session, *info);
+                    let mut shared = SessionShared::new(session, *info, span);
                     // The session an accepted request opens is the first one its call opens.
                     shared.authorization = state.opening_data.take();
                     #[cfg(feature = "tower")]
@@ -494,6 +550,12 @@ impl Driver {
                 }
                 Event::Closed { session, reason } => {
                     if let Some(shared) = state.sessions.remove(&session) {
+                        tracing::debug!(
+                            parent: &shared.span,
+                            reason = reason.kind().name(),
+                            code = reason.code_and_reason().0,
+                            "session closed: {reason}"
+                        );
                         shared.closed(reason);
                     }
                 }
@@ -510,6 +572,9 @@ impl Driver {
         // Data for a session the call did not open (another request opened it meanwhile,
         // or it was refused after all) goes.
         state.opening_data = None;
+        while let Some(notice) = state.server.poll_notice() {
+            log_notice(&notice);
+        }
         if !state.send_waiters.is_empty() {
             // Queues shrink as the core moves them onto connections (after written bytes
             // are reported, or a new poll arrives) and vanish as sessions close.
@@ -541,15 +606,24 @@ impl Driver {
     }
 
     /// The timer task: sleeps until the core's next deadline and runs it, until
-    /// [`Driver::stop`]. One timer, moved as the deadline moves.
+    /// [`Driver::stop`]. One timer, moved as the deadline moves. With the `metrics` feature
+    /// it also exports the figures every `metrics_interval`, and once more at the stop.
     pub(crate) async fn run_timer(self: Arc<Self>) {
         let mut timer: Option<std::pin::Pin<Box<dyn AsyncTimer>>> = None;
         let mut armed = None;
+        #[cfg(feature = "metrics")]
+        let mut export_at = Instant::now();
         loop {
             if self.stopped.load(Ordering::SeqCst) {
+                #[cfg(feature = "metrics")]
+                self.export_metrics();
                 return;
             }
-            let deadline = self.lock().timer_deadline;
+            let core_deadline = self.lock().timer_deadline;
+            #[cfg(feature = "metrics")]
+            let deadline = Some(core_deadline.map_or(export_at, |d| d.min(export_at)));
+            #[cfg(not(feature = "metrics"))]
+            let deadline = core_deadline;
             if let Some(at) = deadline
                 && armed != Some(at)
             {
@@ -572,6 +646,17 @@ impl Driver {
             .await;
             if due {
                 armed = None;
+                #[cfg(feature = "metrics")]
+                {
+                    let now = Instant::now();
+                    if export_at <= now {
+                        self.export_metrics();
+                        export_at = (export_at + self.metrics_interval).max(now);
+                    }
+                    if core_deadline.is_none_or(|d| d > now) {
+                        continue;
+                    }
+                }
                 self.with_core(|s, now| s.server.handle_timeout(now));
             }
         }
@@ -609,6 +694,38 @@ impl Drop for Driver {
         for (_, _, waker) in state.send_waiters.drain(..) {
             waker.wake();
         }
+    }
+}
+
+/// Logs a refusal or a limit hit at `warn`.
+fn log_notice(notice: &Notice) {
+    match *notice {
+        Notice::Refused {
+            connection,
+            peer,
+            status,
+            cause,
+            limit,
+        } => tracing::warn!(
+            connection = connection.to_raw(),
+            %peer,
+            status,
+            cause = cause.name(),
+            limit = limit.map(|l| l.name()),
+            "request refused"
+        ),
+        Notice::LimitHit {
+            limit,
+            connection,
+            session,
+            peer,
+        } => tracing::warn!(
+            limit = limit.name(),
+            connection = connection.map(ConnectionId::to_raw),
+            session = session.map(SessionId::to_raw),
+            peer = peer.map(tracing::field::display),
+            "limit hit"
+        ),
     }
 }
 

@@ -17,6 +17,8 @@ pub(crate) struct SessionShared {
     pub(crate) info: RequestInfo,
     /// What the endpoint's authorizer attached when it accepted the opening request.
     pub(crate) authorization: Option<AuthData>,
+    /// The session's span: its handler runs in it, and its open and close are logged in it.
+    pub(crate) span: tracing::Span,
     /// Messages delivered and not yet received by the application.
     inbox: Mutex<Inbox>,
     /// Bytes delivered and not yet received by the application.
@@ -42,11 +44,12 @@ struct Inbox {
 }
 
 impl SessionShared {
-    pub(crate) fn new(id: SessionId, info: RequestInfo) -> Self {
+    pub(crate) fn new(id: SessionId, info: RequestInfo, span: tracing::Span) -> Self {
         SessionShared {
             id,
             info,
             authorization: None,
+            span,
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
                 accepting: true,

@@ -42,6 +42,8 @@ mod driver;
 mod inbox;
 #[cfg(feature = "lock-stats")]
 mod lock_stats;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod output;
 mod rt;
 mod server;
@@ -55,8 +57,9 @@ pub use bytes;
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
     pub use crate::{
-        Callbacks, CloseReason, Decision, Limits, Options, RequestInfo, Runtime, ServerHandle,
-        Session, SessionBinding, SessionError, SessionHandle, SessionId,
+        Callbacks, CloseKind, CloseReason, Decision, Limit, Limits, Options, RefusalCause,
+        RequestInfo, Runtime, ServerHandle, Session, SessionBinding, SessionError, SessionHandle,
+        SessionId, SessionStats, SessionTransport, Stats,
     };
 }
 pub use authorize::Decision;
@@ -66,4 +69,7 @@ pub use lock_stats::{LockStats, lock_stats};
 pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Runtime, Task};
 pub use server::{Binding, Builder, Server, ServerHandle};
 pub use session::{Session, SessionError, SessionHandle};
+pub use sockjs_core::{
+    CloseKind, Limit, Notice, RefusalCause, SessionStats, SessionTransport, Stats,
+};
 pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionBinding, SessionId};

@@ -9,7 +9,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_lite::future;
-use sockjs_core::{Config, Limits, Options, RequestInfo};
+use sockjs_core::{Config, Limits, Options, RequestInfo, Stats};
 
 use crate::authorize::{Authorizer, Decision};
 use crate::callbacks::{Callbacks, run_callbacks};
@@ -33,6 +33,9 @@ pub trait Binding: 'static {
     fn builder() -> Self::Builder;
 }
 
+/// The default of [`Builder::metrics_interval`].
+#[cfg(feature = "metrics")]
+const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(1);
 /// The default of [`Builder::max_inbound_bytes`].
 const DEFAULT_MAX_INBOUND_BYTES: usize = 1024 * 1024;
 /// How long after the core's shutdown timeout [`Server::run`] still waits for connection
@@ -44,6 +47,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 pub struct Builder<B = ()> {
     config: Config,
     max_inbound_bytes: usize,
+    #[cfg(feature = "metrics")]
+    metrics_interval: Duration,
     handlers: Vec<Handler>,
     authorizers: Vec<Option<Authorizer>>,
     runtime: Arc<dyn Runtime>,
@@ -56,6 +61,8 @@ impl<B> Builder<B> {
         Builder {
             config: Config::new(),
             max_inbound_bytes: DEFAULT_MAX_INBOUND_BYTES,
+            #[cfg(feature = "metrics")]
+            metrics_interval: DEFAULT_METRICS_INTERVAL,
             handlers: Vec::new(),
             authorizers: Vec::new(),
             runtime,
@@ -146,6 +153,16 @@ impl<B> Builder<B> {
         self
     }
 
+    /// How often the server's figures are copied into the `metrics` recorder (the `metrics`
+    /// feature; see docs/METRICS.md). Default 1 s; they are copied once more when the server
+    /// stops. The recorder must be installed before the server is built
+    /// ([`Builder::bind`], [`Builder::listen`]): its handles are registered then.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_interval(mut self, interval: Duration) -> Self {
+        self.metrics_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
     /// Sets [`Limits::shutdown_timeout`]: how long [`ServerHandle::shutdown`] waits for
     /// connections to finish. Default 10 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -165,13 +182,18 @@ impl<B> Builder<B> {
         let entropy: sockjs_core::Entropy = Box::new(random_u32);
         let core =
             sockjs_core::Server::new(self.config, Instant::now(), SystemTime::now(), entropy);
-        let driver = Driver::new(
+        #[allow(unused_mut)]
+        let mut driver = Driver::new(
             core,
             self.handlers,
             self.authorizers,
             self.runtime,
             self.max_inbound_bytes,
         );
+        #[cfg(feature = "metrics")]
+        {
+            driver.metrics_interval = self.metrics_interval;
+        }
         (driver, prefixes, limits)
     }
 
@@ -187,13 +209,15 @@ impl<B> Builder<B> {
     pub fn listen(self, listener: TcpListener) -> Server<B> {
         let (driver, _, limits) = self.into_driver();
         let shutdown_timeout = limits.shutdown_timeout;
+        let driver = Arc::new(driver);
         Server {
             listener,
-            driver: Arc::new(driver),
             handle: ServerHandle {
                 stop: Arc::new(Signal::new()),
                 timeout: shutdown_timeout,
+                driver: Arc::downgrade(&driver),
             },
+            driver,
             binding: PhantomData,
         }
     }
@@ -212,6 +236,7 @@ pub struct Server<B = ()> {
 pub struct ServerHandle {
     stop: Arc<Signal>,
     timeout: Duration,
+    driver: std::sync::Weak<Driver>,
 }
 
 impl ServerHandle {
@@ -221,6 +246,12 @@ impl ServerHandle {
     /// then dropped).
     pub fn shutdown(&self) {
         self.stop.notify();
+    }
+
+    /// The server's counters and gauges now (see [`Stats`]), or `None` once the server is
+    /// gone.
+    pub fn stats(&self) -> Option<Stats> {
+        Some(self.driver.upgrade()?.stats())
     }
 }
 
@@ -237,9 +268,14 @@ impl<B> Server<B> {
         self.listener.local_addr()
     }
 
-    /// A handle to shut the server down.
+    /// A handle to shut the server down and read its figures.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
+    }
+
+    /// The server's counters and gauges now (see [`Stats`]).
+    pub fn stats(&self) -> Stats {
+        self.driver.stats()
     }
 
     /// Serves until [`ServerHandle::shutdown`] is called, then shuts down gracefully.

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
-use sockjs_core::{CloseReason, RequestInfo, SessionId};
+use sockjs_core::{CloseReason, RequestInfo, SessionId, SessionStats};
 
 use crate::driver::{Driver, Refused};
 use crate::inbox::SessionShared;
@@ -149,6 +149,12 @@ impl SessionHandle {
         self.shared.close_reason()
     }
 
+    /// The session's figures (messages and bytes each way, queue depth), while the server
+    /// still knows it.
+    pub fn stats(&self) -> Option<SessionStats> {
+        self.driver.upgrade()?.session_stats(self.shared.id)
+    }
+
     /// Sends one message to many sessions, encoding it once. Returns how many took it
     /// (closed sessions are skipped).
     pub fn broadcast<'a>(
@@ -283,6 +289,11 @@ impl Session {
     /// See [`SessionHandle::close_reason`].
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.handle.close_reason()
+    }
+
+    /// See [`SessionHandle::stats`].
+    pub fn stats(&self) -> Option<SessionStats> {
+        self.handle.stats()
     }
 
     /// See [`SessionHandle::closed`].

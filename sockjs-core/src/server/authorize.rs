@@ -10,6 +10,7 @@ use super::Server;
 use super::connection::{ConnState, Held};
 use crate::http::Request;
 use crate::io::{Authorization, ConnectionId, Event};
+use crate::stats::{Limit, RefusalCause};
 
 /// The most of a refusal's body that is sent.
 const MAX_REFUSAL_BODY: usize = 1024;
@@ -54,6 +55,7 @@ impl Server {
                 while !body.is_char_boundary(end) {
                     end -= 1;
                 }
+                self.refused(conn, status, RefusalCause::Authorization, None);
                 self.refuse_held(conn, &held.request, held.endpoint, status, &body[..end]);
             }
         }
@@ -98,6 +100,12 @@ impl Server {
 
     /// The application did not answer in time: `503`, and no session.
     pub(super) fn authorization_expired(&mut self, now: Instant, id: ConnectionId) {
+        self.refused(
+            id,
+            503,
+            RefusalCause::Authorization,
+            Some(Limit::AuthorizationTimeout),
+        );
         self.refuse_held_now(now, id, "Authorization timed out");
     }
 

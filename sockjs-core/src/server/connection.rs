@@ -253,6 +253,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
+        self.stats.bytes_read += data.len() as u64;
         match &mut c.state {
             ConnState::Closed => {}
             ConnState::Lingering { budget, .. } => {
@@ -280,6 +281,7 @@ impl Server {
                 if self.conns.get(id).is_some_and(|c| {
                     c.decoder.buffered() > self.limits.max_head_size + self.limits.max_body_size
                 }) {
+                    self.limit_hit(crate::stats::Limit::PipelinedInput, Some(id), None);
                     self.connection_lost(now, id, Closing::Abort);
                 }
             }
@@ -319,8 +321,10 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        if c.out.consume(n) > 0 {
+        let n = c.out.consume(n);
+        if n > 0 {
             c.write_progress = now;
+            self.stats.bytes_written += n as u64;
         }
         let empty = c.out.is_empty();
         if empty {
@@ -398,6 +402,7 @@ impl Server {
     /// Forgets a connection, keeping the counts that include it right.
     fn remove_connection(&mut self, id: ConnectionId) -> Option<Connection> {
         let c = self.conns.remove(id)?;
+        self.stats.connections_closed += 1;
         if matches!(c.state, ConnState::Lingering { .. }) {
             self.lingering -= 1;
         }
@@ -476,6 +481,7 @@ impl Server {
         let Some(c) = self.conns.get(id) else { return };
         let waiting = !c.out.is_empty() || c.response.is_some();
         if waiting && c.write_progress + self.limits.write_timeout <= now {
+            self.limit_hit(crate::stats::Limit::WriteTimeout, Some(id), None);
             self.connection_lost(now, id, Closing::Abort);
             return;
         }
@@ -483,6 +489,7 @@ impl Server {
             ConnState::Http => match c.request_started {
                 Some(t) if t + self.limits.request_timeout <= now => {
                     let e = crate::http::HttpError::TIMEOUT;
+                    self.refused_http(id, e);
                     self.respond_error_and_close(id, e.status, e.reason);
                 }
                 None if c.idle_since + self.limits.keep_alive_timeout <= now => {

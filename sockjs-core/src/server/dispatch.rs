@@ -7,10 +7,11 @@ use super::Server;
 use super::connection::{Closing, ConnState};
 use super::headers::{NO_CACHE, ResponseContext, cache_for_year};
 use crate::http::{BodyFraming, Method, Request};
-use crate::io::{ConnectionId, Event};
+use crate::io::ConnectionId;
 use crate::pages;
 use crate::payload::PayloadError;
 use crate::route::{Target, route};
+use crate::stats::RefusalCause;
 use crate::transport::{ReceiverKind, Transport, jsonp, xhr};
 
 /// What a complete response carries besides the headers every response gets.
@@ -40,6 +41,7 @@ impl Server {
             }
             match c.decoder.decode() {
                 Err(e) => {
+                    self.refused_http(id, e);
                     self.respond_error_and_close(id, e.status, e.reason);
                     return;
                 }
@@ -109,9 +111,11 @@ impl Server {
         ctx.keep_alive &= self.shutdown_deadline.is_none();
         let routed = route(&self.endpoints, req.path()).map(|(i, t)| (i, t.to_owned_target()));
         let Some((ep, target)) = routed else {
+            self.refused(id, 404, RefusalCause::NotFound, None);
             return self.answer(id, &ctx, None, not_found());
         };
         if target == OwnedTarget::NotFound {
+            self.refused(id, 404, RefusalCause::NotFound, None);
             return self.answer(id, &ctx, None, not_found());
         }
         let websocket_url = matches!(
@@ -124,11 +128,13 @@ impl Server {
         );
         let connect = ctx.connect_websocket && websocket_url;
         if !connect && !target.as_target().allows(&req.method) {
+            self.refused(id, 405, RefusalCause::NotFound, None);
             return self.method_not_allowed(id, &ctx, target.as_target().allowed_methods());
         }
         let options = &self.endpoints[ep].options;
         let needs_origin = !matches!(target, OwnedTarget::Greeting | OwnedTarget::Iframe);
         if needs_origin && !ctx.origin_allowed(options) {
+            self.refused(id, 403, RefusalCause::Origin, None);
             return self.answer(
                 id,
                 &ctx,
@@ -212,6 +218,7 @@ impl Server {
                     }
                     Ok(callback) => ReceiverKind::HtmlFile { callback },
                     Err(e) => {
+                        self.refused(id, 500, RefusalCause::Framing, None);
                         let body = e.message().as_bytes();
                         let a = Answer {
                             status: 500,
@@ -250,6 +257,7 @@ impl Server {
         let messages = match messages {
             Ok(m) => m,
             Err(e) => {
+                self.refused(id, 500, RefusalCause::Framing, None);
                 let a = Answer {
                     status: 500,
                     content_type: Some(TEXT),
@@ -259,6 +267,7 @@ impl Server {
             }
         };
         let Some(&session) = self.endpoints[ep].sessions.get(session_id) else {
+            self.refused(id, 404, RefusalCause::NotFound, None);
             return self.answer(id, ctx, url, not_found());
         };
         if !self.binding_matches(session, id, ep, req) {
@@ -266,11 +275,7 @@ impl Server {
         }
         if self.sessions.get(session).is_some_and(|s| s.is_open()) {
             for text in messages {
-                self.events.push_back(Event::Message {
-                    session,
-                    connection: id,
-                    text,
-                });
+                self.message_in(session, id, text);
             }
         }
         if jsonp {
@@ -365,6 +370,7 @@ impl Server {
     }
 
     fn websocket_disabled(&mut self, now: Instant, id: ConnectionId, ctx: &ResponseContext) {
+        self.refused(id, 404, RefusalCause::NotFound, None);
         let unix = self.clock.unix(now);
         let mut head = self.head(id, 404);
         head.header("Content-Type", TEXT);

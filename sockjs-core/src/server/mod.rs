@@ -34,6 +34,7 @@ use bytes::Bytes;
 use crate::config::{Config, Limits, Options};
 use crate::io::{CloseReason, ConnectionId, Error, Event, Io, SessionId};
 use crate::pages::IframePage;
+use crate::stats::{Limit, Notice, RefusalCause, SessionStats, SessionTransport, Stats};
 
 use self::arena::Arena;
 use self::connection::{Closing, ConnState, Connection};
@@ -44,6 +45,8 @@ use self::websocket::Broadcast;
 
 /// Rounds of due timers one `handle_timeout` runs (each round runs what the last one made due).
 const MAX_TIMEOUT_ROUNDS: usize = 16;
+/// [`Notice`]s kept for a host that does not take them; older ones are dropped.
+const MAX_NOTICES: usize = 1024;
 
 /// A source of unpredictable numbers for `/info`'s `entropy` field; the core has no
 /// randomness of its own.
@@ -112,6 +115,11 @@ pub type Entropy = Box<dyn FnMut() -> u32 + Send>;
 /// **Shutdown**: after [`Server::shutdown`], keep running the loop until
 /// [`Server::connection_count`] is zero; connections still open at
 /// [`Limits::shutdown_timeout`] are closed by the core ([`Io::Close`] with `aborted`).
+///
+/// **Observability** asks nothing of the host: [`Server::stats`] and
+/// [`Server::session_stats`] can be read at any time, and a host that logs takes
+/// [`Server::poll_notice`] until `None` with its drain (a host that does not loses only the
+/// oldest notices, past a thousand).
 pub struct Server {
     endpoints: Vec<EndpointState>,
     limits: Limits,
@@ -145,6 +153,8 @@ pub struct Server {
     trusted_proxies: Vec<crate::config::IpRange>,
     /// Requests answered as if their session did not exist, for not matching its binding.
     binding_refusals: u64,
+    stats: Stats,
+    notices: VecDeque<Notice>,
 }
 
 struct EndpointState {
@@ -211,6 +221,8 @@ impl Server {
             peers: Peers::new(&config_limits),
             trusted_proxies: config.trusted_proxies,
             binding_refusals: 0,
+            stats: Stats::default(),
+            notices: VecDeque::new(),
         }
     }
 
@@ -281,6 +293,33 @@ impl Server {
         self.binding_refusals
     }
 
+    /// The server's counters and gauges, as of now.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The figures of a session the core still knows (open, or closed and still answering
+    /// with its close frame), or `None`.
+    pub fn session_stats(&self, session: SessionId) -> Option<SessionStats> {
+        let s = self.sessions.get(session)?;
+        Some(SessionStats {
+            transport: s.transport,
+            open: s.is_open(),
+            messages_in: s.messages_in,
+            bytes_in: s.bytes_in,
+            messages_out: s.messages_out,
+            bytes_out: s.bytes_out,
+            queued_messages: s.queue.len(),
+            queued_bytes: s.queued_bytes,
+        })
+    }
+
+    /// The next [`Notice`] for the operator's logs (a request refused, a limit hit), or
+    /// None. Optional: see the run-loop contract.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
     /// Registers a connection the host accepted from `peer`.
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> ConnectionId {
         self.tick(now);
@@ -309,6 +348,7 @@ impl Server {
         // Lingering connections are done with: they do not keep a new one out.
         let over_limit = self.conns.len() - self.lingering >= self.limits.max_connections;
         let id = self.conns.insert(conn);
+        self.stats.connections_accepted += 1;
         if let Some(at) = self.shutdown_deadline {
             if self.shutdown_timer.is_none() {
                 // The shutdown's end still bounds this one, however late it came.
@@ -316,12 +356,20 @@ impl Server {
                 self.shutdown_timer = Some(at);
                 self.timers.push(TimerOwner::Shutdown, at);
             }
+            self.refused(id, 503, RefusalCause::Shutdown, None);
             self.respond_error_and_close(id, 503, "Server busy");
             (id, false)
         } else if over_limit {
+            self.refused(id, 503, RefusalCause::Limit, Some(Limit::Connections));
             self.respond_error_and_close(id, 503, "Server busy");
             (id, false)
         } else if per_peer_refused {
+            self.refused(
+                id,
+                503,
+                RefusalCause::Limit,
+                Some(Limit::ConnectionsPerPeer),
+            );
             self.respond_error_and_close(id, 503, "Too many connections from this address");
             (id, false)
         } else {
@@ -406,6 +454,7 @@ impl Server {
                     if self.shutdown_timer == Some(at) {
                         self.shutdown_timer = None;
                         for id in self.conns.ids() {
+                            self.limit_hit(Limit::ShutdownTimeout, Some(id), None);
                             self.connection_lost(now, id, Closing::Abort);
                         }
                     }
@@ -425,7 +474,7 @@ impl Server {
             SessionKind::RawWebSocket => Bytes::copy_from_slice(text.as_bytes()),
             _ => crate::frame::quote_message(text),
         };
-        let result = self.enqueue(now, session, msg);
+        let result = self.enqueue(now, session, msg, text.len());
         self.finish_call(now);
         result
     }
@@ -464,7 +513,7 @@ impl Server {
                     .get_or_insert_with(|| crate::frame::quote_message(text))
                     .clone(),
             };
-            if self.enqueue(now, session, msg).is_ok() {
+            if self.enqueue(now, session, msg, text.len()).is_ok() {
                 delivered += 1;
             }
         }
@@ -662,5 +711,102 @@ impl Server {
 
     fn next_entropy(&mut self) -> u32 {
         (self.entropy)()
+    }
+
+    // ----- counting (see `crate::stats`) -----
+
+    fn notice(&mut self, notice: Notice) {
+        if self.notices.len() >= MAX_NOTICES {
+            self.notices.pop_front();
+            self.stats.notices_dropped += 1;
+        }
+        self.notices.push_back(notice);
+    }
+
+    /// Counts a request on `id` refused with `status`, and tells the host.
+    fn refused(
+        &mut self,
+        id: ConnectionId,
+        status: u16,
+        cause: RefusalCause,
+        limit: Option<Limit>,
+    ) {
+        let Some(c) = self.conns.get(id) else { return };
+        let peer = c.peer;
+        self.stats.refusal(status, cause, limit);
+        self.notice(Notice::Refused {
+            connection: id,
+            peer,
+            status,
+            cause,
+            limit,
+        });
+    }
+
+    /// Counts a request the HTTP decoder refused (or one that timed out).
+    fn refused_http(&mut self, id: ConnectionId, e: crate::http::HttpError) {
+        use crate::http::HttpError;
+        let limit = match e {
+            HttpError::HEAD_TOO_LARGE => Some(Limit::HeadSize),
+            HttpError::TOO_MANY_HEADERS => Some(Limit::Headers),
+            HttpError::BODY_TOO_LARGE => Some(Limit::BodySize),
+            HttpError::TIMEOUT => Some(Limit::RequestTimeout),
+            _ => None,
+        };
+        let cause = match limit {
+            Some(_) => RefusalCause::Limit,
+            None => RefusalCause::Framing,
+        };
+        self.refused(id, e.status, cause, limit);
+    }
+
+    /// Counts a limit that ended a connection or a session, and tells the host.
+    fn limit_hit(
+        &mut self,
+        limit: Limit,
+        connection: Option<ConnectionId>,
+        session: Option<SessionId>,
+    ) {
+        self.stats.limit_hits[limit.index()] += 1;
+        let peer = connection.and_then(|id| self.conns.get(id)).map(|c| c.peer);
+        self.notice(Notice::LimitHit {
+            limit,
+            connection,
+            session,
+            peer,
+        });
+    }
+
+    /// Counts a session opened on `transport`.
+    fn session_opened(&mut self, transport: SessionTransport) {
+        self.stats.sessions_opened[transport.index()] += 1;
+        self.stats.sessions_open[transport.index()] += 1;
+    }
+
+    /// Tells the application a session closed, and counts it: every [`Event::Closed`]
+    /// goes out here, while the session is still known.
+    fn session_closed(&mut self, session: SessionId, reason: CloseReason) {
+        if let Some(s) = self.sessions.get(session) {
+            let t = s.transport.index();
+            self.stats.sessions_open[t] = self.stats.sessions_open[t].saturating_sub(1);
+        }
+        self.stats.sessions_closed[reason.kind().index()] += 1;
+        self.events.push_back(Event::Closed { session, reason });
+    }
+
+    /// Gives the application a message from the client, and counts it.
+    fn message_in(&mut self, session: SessionId, connection: ConnectionId, text: String) {
+        let len = text.len() as u64;
+        self.stats.messages_in += 1;
+        self.stats.message_bytes_in += len;
+        if let Some(s) = self.sessions.get_mut(session) {
+            s.messages_in += 1;
+            s.bytes_in += len;
+        }
+        self.events.push_back(Event::Message {
+            session,
+            connection,
+            text,
+        });
     }
 }

@@ -23,6 +23,7 @@ use crate::frame;
 use crate::http::response::{write_chunk_header, write_last_chunk};
 use crate::http::{BodyFraming, Request, Version};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
+use crate::stats::{Limit, RefusalCause, SessionTransport};
 use crate::transport::{ReceiverKind, Transport};
 
 /// An HTTP response carrying a session's frames.
@@ -87,9 +88,10 @@ impl Server {
     ) {
         let existing = self.endpoints[ep].sessions.get(session_id).copied();
         if existing.is_none()
-            && let Some(refusal) = self.session_refusal(id)
+            && let Some((text, cause, limit)) = self.session_refusal(id)
         {
-            return self.answer_text(id, ctx, 503, refusal);
+            self.refused(id, 503, cause, limit);
+            return self.answer_text(id, ctx, 503, text);
         }
         if existing.is_none()
             && self.hold_for_authorization(now, id, ep, req, transport.protocol_name(), false)
@@ -107,11 +109,13 @@ impl Server {
             Some(s) => s,
             None => {
                 let key: Box<[u8]> = session_id.into();
-                let mut session = Session::new(ep, SessionKind::Http, Some(key.clone()));
+                let t = SessionTransport::of(transport);
+                let mut session = Session::new(ep, SessionKind::Http, t, Some(key.clone()));
                 self.count_session_peer(id, &mut session);
                 session.binding = self.binding_of(id, ep, req);
                 let s = self.sessions.insert(session);
                 self.endpoints[ep].sessions.insert(key, s);
+                self.session_opened(t);
                 let info = self.request_info(id, ep, req, transport.protocol_name());
                 self.events.push_back(Event::Opened {
                     session: s,
@@ -223,13 +227,14 @@ impl Server {
         }
     }
 
-    /// Queues a message for a session and delivers it if a receiver can take it; closes the
-    /// session if its queue is full.
+    /// Queues a message (`text_len` bytes of the application's text) for a session and
+    /// delivers it if a receiver can take it; closes the session if its queue is full.
     pub(super) fn enqueue(
         &mut self,
         now: Instant,
         session: SessionId,
         msg: Bytes,
+        text_len: usize,
     ) -> Result<(), crate::io::Error> {
         let max_bytes = self.limits.max_queued_bytes;
         let max_messages = self.limits.max_queued_messages;
@@ -237,9 +242,20 @@ impl Server {
             return Err(crate::io::Error::SessionClosed);
         };
         if !s.enqueue(msg, max_bytes, max_messages) {
+            let limit = if s.queue.len() >= max_messages {
+                Limit::QueuedMessages
+            } else {
+                Limit::QueuedBytes
+            };
+            let receiver = s.receiver;
+            self.limit_hit(limit, receiver, Some(session));
             self.close_session(now, session, CloseReason::QueueFull);
             return Err(crate::io::Error::SessionClosed);
         }
+        s.messages_out += 1;
+        s.bytes_out += text_len as u64;
+        self.stats.messages_out += 1;
+        self.stats.message_bytes_out += text_len as u64;
         self.deliver(now, session);
         Ok(())
     }
@@ -468,7 +484,7 @@ impl Server {
         s.state = SessionState::Closing(close, reason.clone());
         let kind = s.kind;
         let receiver = s.receiver;
-        self.events.push_back(Event::Closed { session, reason });
+        self.session_closed(session, reason);
         match (kind, receiver) {
             (_, Some(_)) => self.deliver(now, session),
             (SessionKind::Http, None) => self.detached(now, session),
@@ -478,17 +494,28 @@ impl Server {
         }
     }
 
-    /// Why a new session cannot be opened now, if it cannot.
-    /// Why connection `id` may not open a session now, if it may not.
-    pub(super) fn session_refusal(&self, id: ConnectionId) -> Option<&'static str> {
+    /// Why connection `id` may not open a session now, if it may not: the answer's text, and
+    /// how the refusal is counted.
+    pub(super) fn session_refusal(
+        &self,
+        id: ConnectionId,
+    ) -> Option<(&'static str, RefusalCause, Option<Limit>)> {
         if self.shutdown_deadline.is_some() {
-            Some("Server shutting down")
+            Some(("Server shutting down", RefusalCause::Shutdown, None))
         } else if self.sessions.len() >= self.limits.max_sessions {
-            Some("Too many sessions")
+            Some((
+                "Too many sessions",
+                RefusalCause::Limit,
+                Some(Limit::Sessions),
+            ))
         } else if let Some(c) = self.conns.get(id)
             && !self.peers.session_allowed(c.peer.ip())
         {
-            Some("Too many sessions from this address")
+            Some((
+                "Too many sessions from this address",
+                RefusalCause::Limit,
+                Some(Limit::SessionsPerPeer),
+            ))
         } else {
             None
         }
@@ -526,10 +553,7 @@ impl Server {
         };
         if s.receiver.is_none() && s.disconnect_at.is_some_and(|t| t <= now) {
             if s.is_open() {
-                self.events.push_back(Event::Closed {
-                    session,
-                    reason: CloseReason::TimedOut,
-                });
+                self.session_closed(session, CloseReason::TimedOut);
             }
             self.forget_session(session);
             return;
@@ -596,6 +620,7 @@ impl Server {
         };
         if !ok {
             self.binding_refusals += 1;
+            self.refused(id, 404, RefusalCause::Binding, None);
         }
         ok
     }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::io::{CloseReason, ConnectionId};
+use crate::stats::SessionTransport;
 
 /// Whether the session still takes messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,14 @@ pub(crate) enum SessionKind {
 pub(crate) struct Session {
     pub(crate) endpoint: usize,
     pub(crate) kind: SessionKind,
+    /// The transport it was opened with, for its figures.
+    pub(crate) transport: SessionTransport,
+    /// Messages from the client and their bytes; messages the session took for the client
+    /// and theirs (see [`crate::stats`]).
+    pub(crate) messages_in: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) messages_out: u64,
+    pub(crate) bytes_out: u64,
     /// The client's session id (HTTP sessions only): the key in the endpoint's table.
     pub(crate) id: Option<Box<[u8]>>,
     pub(crate) state: SessionState,
@@ -68,10 +77,20 @@ pub(crate) enum Binding {
 }
 
 impl Session {
-    pub(crate) fn new(endpoint: usize, kind: SessionKind, id: Option<Box<[u8]>>) -> Self {
+    pub(crate) fn new(
+        endpoint: usize,
+        kind: SessionKind,
+        transport: SessionTransport,
+        id: Option<Box<[u8]>>,
+    ) -> Self {
         Session {
             endpoint,
             kind,
+            transport,
+            messages_in: 0,
+            bytes_in: 0,
+            messages_out: 0,
+            bytes_out: 0,
             id,
             state: SessionState::Open,
             queue: VecDeque::new(),

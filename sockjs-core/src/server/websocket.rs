@@ -22,6 +22,7 @@ use super::session::{Session, SessionKind};
 use crate::frame;
 use crate::http::{BodyFraming, Request};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
+use crate::stats::{RefusalCause, SessionTransport};
 use crate::ws::deflate::{self, DeflateConfig, DeflateParams, Deflater, Inflater};
 use crate::ws::{self, FrameDecoder, Hixie76Decoder, Incoming, ProtocolError};
 
@@ -207,13 +208,16 @@ impl Server {
         // An extended CONNECT (RFC 8441) names the protocol in `:protocol`, not in headers.
         let connect = ctx.connect_websocket;
         if !connect && !req.header_has_token("upgrade", "websocket") {
+            self.refused(id, 400, RefusalCause::Framing, None);
             return self.answer_text(id, ctx, 400, UPGRADE_ONLY);
         }
         if !connect && !req.header_has_token("connection", "upgrade") {
+            self.refused(id, 400, RefusalCause::Framing, None);
             return self.answer_text(id, ctx, 400, CONNECTION_UPGRADE);
         }
-        if let Some(refusal) = self.session_refusal(id) {
-            return self.answer_text(id, ctx, 503, refusal);
+        if let Some((text, cause, limit)) = self.session_refusal(id) {
+            self.refused(id, 503, cause, limit);
+            return self.answer_text(id, ctx, 503, text);
         }
         let protocol = if raw { "websocket-raw" } else { "websocket" };
         if self.hold_for_authorization(now, id, ep, req, protocol, connect) {
@@ -243,6 +247,7 @@ impl Server {
                 } else {
                     let Some(key) = req.header("sec-websocket-key").filter(|k| !k.is_empty())
                     else {
+                        self.refused(id, 400, RefusalCause::Framing, None);
                         return self.answer_text(id, ctx, 400, "Missing \"Sec-WebSocket-Key\".");
                     };
                     let mut head = self.head(id, 101);
@@ -270,6 +275,7 @@ impl Server {
                 self.open_websocket(now, id, ep, raw, Decoder::Rfc6455(decoder), deflate, info);
             }
             Some(_) => {
+                self.refused(id, 426, RefusalCause::Framing, None);
                 let mut head = self.head(id, 426);
                 head.header("Content-Type", "text/plain; charset=UTF-8");
                 head.header("Sec-WebSocket-Version", "13, 8, 7");
@@ -290,6 +296,7 @@ impl Server {
                     key("sec-websocket-key2"),
                     connect,
                 ) else {
+                    self.refused(id, 400, RefusalCause::Framing, None);
                     return self.answer_text(id, ctx, 400, "Unsupported WebSocket version.");
                 };
                 let scheme = if req
@@ -366,11 +373,17 @@ impl Server {
         } else {
             SessionKind::WebSocket
         };
-        let mut session = Session::new(ep, kind, None);
+        let transport = if raw {
+            SessionTransport::RawWebSocket
+        } else {
+            SessionTransport::WebSocket
+        };
+        let mut session = Session::new(ep, kind, transport, None);
         self.count_session_peer(id, &mut session);
         session.receiver = Some(id);
         session.heartbeat_at = heartbeat_deadline(&self.endpoints[ep].options, now);
         let s = self.sessions.insert(session);
+        self.session_opened(transport);
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -497,21 +510,13 @@ impl Server {
             return;
         }
         if s.kind == SessionKind::RawWebSocket {
-            self.events.push_back(Event::Message {
-                session,
-                connection: id,
-                text,
-            });
+            self.message_in(session, id, text);
             return;
         }
         match crate::payload::parse_websocket_message(text.as_bytes()) {
             Ok(messages) => {
                 for text in messages {
-                    self.events.push_back(Event::Message {
-                        session,
-                        connection: id,
-                        text,
-                    });
+                    self.message_in(session, id, text);
                 }
             }
             Err(_) => {
@@ -542,12 +547,12 @@ impl Server {
         } else {
             self.write(id, |o| ws::frame::encode_close(o, Some((e.code, e.reason))));
         }
+        if let Some(limit) = e.limit() {
+            self.limit_hit(limit, Some(id), Some(session));
+        }
         self.close_connection(id, Closing::Graceful);
         if self.sessions.get(session).is_some_and(Session::is_open) {
-            self.events.push_back(Event::Closed {
-                session,
-                reason: CloseReason::ProtocolError(e.reason),
-            });
+            self.session_closed(session, CloseReason::ProtocolError(e.reason));
         }
         self.forget_session(session);
         let _ = now;
@@ -746,13 +751,11 @@ impl Server {
     ) {
         let _ = now;
         if self.sessions.get(session).is_some_and(Session::is_open) {
-            self.events.push_back(Event::Closed {
-                session,
-                reason: CloseReason::ClientClosed {
-                    code,
-                    reason: reason.to_string(),
-                },
-            });
+            let reason = CloseReason::ClientClosed {
+                code,
+                reason: reason.to_string(),
+            };
+            self.session_closed(session, reason);
         }
         self.forget_session(session);
     }

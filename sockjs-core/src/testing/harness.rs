@@ -9,8 +9,8 @@ use super::http_client::BodyMode;
 use super::{WALL_CLOCK_SECS, lossy};
 use crate::http::Request;
 use crate::{
-    Config, ConnectionId, Error, Event, Io, Limits, Options, RequestExtras, Response, Server,
-    SessionId,
+    Config, ConnectionId, Error, Event, Io, Limits, Notice, Options, RequestExtras, Response,
+    Server, SessionId,
 };
 
 /// Wake-ups one `advance` may take before the harness calls it a busy loop.
@@ -35,7 +35,8 @@ pub enum After {
 /// The clock starts at one `Instant::now()` and only moves by [`Harness::advance`] (or
 /// [`Harness::fire_timer_late`]): nothing sleeps. After every call into the server the
 /// harness drains [`Server::poll_event`] and [`Server::poll_io`] completely, as the run-loop
-/// contract asks, keeps the events for the test ([`Harness::take_events`]), and writes each
+/// contract asks, keeps the events for the test ([`Harness::take_events`]) and the notices
+/// ([`Harness::take_notices`]), and writes each
 /// connection's [`Server::output`] to its client, reporting it with
 /// [`Server::handle_written`], for every client that is reading (all of them unless the test
 /// calls [`Harness::stop_reading`]: a client that does not read is a socket that takes
@@ -62,6 +63,7 @@ pub struct Harness {
     start: Instant,
     conns: HashMap<ConnectionId, Client>,
     events: VecDeque<Event>,
+    notices: VecDeque<Notice>,
     next_port: u16,
 }
 
@@ -111,6 +113,7 @@ impl Harness {
             start,
             conns: HashMap::new(),
             events: VecDeque::new(),
+            notices: VecDeque::new(),
             next_port: FIRST_PORT,
         }
     }
@@ -214,6 +217,9 @@ impl Harness {
             let mut progressed = false;
             while let Some(e) = self.server.poll_event() {
                 self.events.push_back(e);
+            }
+            while let Some(n) = self.server.poll_notice() {
+                self.notices.push_back(n);
             }
             while let Some(io) = self.server.poll_io() {
                 progressed = true;
@@ -541,6 +547,11 @@ impl Harness {
     /// Takes every event not taken yet, oldest first.
     pub fn take_events(&mut self) -> Vec<Event> {
         self.events.drain(..).collect()
+    }
+
+    /// Takes every [`Notice`] (refusals, limit hits) not taken yet, oldest first.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        self.notices.drain(..).collect()
     }
 
     /// Takes the next event and returns its session.

@@ -95,6 +95,19 @@ impl ProtocolError {
     }
 }
 
+impl ProtocolError {
+    /// The limit this error is the hit of, if it is one.
+    pub fn limit(&self) -> Option<crate::stats::Limit> {
+        if *self == FRAME_TOO_BIG {
+            Some(crate::stats::Limit::FrameSize)
+        } else if *self == MESSAGE_TOO_BIG {
+            Some(crate::stats::Limit::MessageSize)
+        } else {
+            None
+        }
+    }
+}
+
 pub(super) const INVALID_UTF8: ProtocolError = ProtocolError {
     code: ProtocolError::INVALID_PAYLOAD,
     reason: "invalid UTF-8 in text",

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,6 +18,8 @@ const SOCKJS_URL: &str = "http://localhost:8080/lib/sockjs.js";
 pub struct TestServer {
     child: Child,
     pub addr: SocketAddr,
+    /// Every line the server wrote to stderr after its first.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl TestServer {
@@ -27,11 +29,12 @@ impl TestServer {
         if runtime == "event_loop" {
             return TestServer::start_example();
         }
-        TestServer::start_with(runtime, &[])
+        TestServer::start_with(runtime, &[], &[])
     }
 
-    /// The test server on `runtime` with more command-line arguments.
-    pub fn start_with(runtime: &str, args: &[&str]) -> TestServer {
+    /// The test server on `runtime` with more arguments and environment variables (and
+    /// `RUST_LOG` unset unless `env` sets it).
+    pub fn start_with(runtime: &str, args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockjs-testserver"));
         command.args(["--host", "127.0.0.1", "--port", "0"]);
         match runtime {
@@ -39,8 +42,17 @@ impl TestServer {
             "axum" => command.args(["--via", "axum"]),
             _ => command.args(["--runtime", runtime]),
         };
-        command.args(["--sockjs-url", SOCKJS_URL]).args(args);
+        command
+            .args(["--sockjs-url", SOCKJS_URL])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied());
         TestServer::spawn(command)
+    }
+
+    /// The lines the server has written to stderr so far, after its first.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// sockjs-core's example host (`examples/event_loop.rs`: `/echo`, `/close`,
@@ -67,8 +79,14 @@ impl TestServer {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
         // Keep draining stderr so the server never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        TestServer { child, addr }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+        TestServer { child, addr, log }
     }
 
     pub fn pid(&self) -> u32 {
@@ -159,6 +177,9 @@ impl Response {
 pub struct Conn {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// Bytes written to the server and read from it so far.
+    pub sent: usize,
+    pub received: usize,
 }
 
 impl Conn {
@@ -184,11 +205,14 @@ impl Conn {
         Conn {
             stream,
             buf: Vec::new(),
+            sent: 0,
+            received: 0,
         }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
+        self.sent += bytes.len();
     }
 
     pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
@@ -211,6 +235,7 @@ impl Conn {
             Ok(0) => false,
             Ok(n) => {
                 self.buf.extend_from_slice(&tmp[..n]);
+                self.received += n;
                 true
             }
             Err(e) => panic!(
