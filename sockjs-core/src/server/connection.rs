@@ -45,6 +45,8 @@ pub(super) struct Connection {
     pub(super) announced: bool,
     /// Counted toward [`Limits::max_connections_per_peer`] for its address.
     pub(super) peer_counted: bool,
+    /// The output length it is ranked under for the memory budget, if ranked.
+    pub(super) ranked: Option<usize>,
 }
 
 pub(super) enum ConnState {
@@ -154,6 +156,7 @@ impl Connection {
             eof: false,
             announced: false,
             peer_counted: false,
+            ranked: None,
         }
     }
 
@@ -181,9 +184,11 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        let was_empty = c.out.is_empty();
+        let before = c.out.len();
         f(c.out.buf());
-        self.announce(id, was_empty);
+        self.buffered += c.out.len() - before;
+        self.rerank_output(id);
+        self.announce(id, before == 0);
     }
 
     /// After output was appended to `id` (which had none if `was_empty`): an [`Io::Write`]
@@ -264,13 +269,21 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        if c.out.consume(n) > 0 {
+        let consumed = c.out.consume(n);
+        if consumed > 0 {
             c.write_progress = now;
         }
         let empty = c.out.is_empty();
         if empty {
             c.carried = None;
         }
+        self.buffered -= consumed;
+        if c.ranked.is_some() {
+            self.rerank_output(id);
+        }
+        let Some(c) = self.conns.get(id) else {
+            return;
+        };
         match c.state {
             ConnState::Closed if empty => return self.finish_close(id),
             ConnState::Closed | ConnState::Lingering { .. } => {}
@@ -336,6 +349,10 @@ impl Server {
     /// Forgets a connection, keeping the counts that include it right.
     fn remove_connection(&mut self, id: ConnectionId) -> Option<Connection> {
         let c = self.conns.remove(id)?;
+        self.buffered -= c.out.len();
+        if let Some(key) = c.ranked {
+            self.output_ranking.remove(&(key, id));
+        }
         if matches!(c.state, ConnState::Lingering { .. }) {
             self.lingering -= 1;
         }

@@ -5,10 +5,12 @@
 //! answers that are complete at once: greeting, `/info`, iframe, preflights, `xhr_send`,
 //! `jsonp_send`, errors), then either [`receiver`] (sessions and the HTTP responses that
 //! carry their frames) or [`websocket`] (upgrades and WebSocket connections). What only the
-//! server uses lives beside them: [`session`] (a session's queue and deadlines), [`headers`]
-//! (CORS, caching, cookies), [`timer`], [`arena`].
+//! server uses lives beside them: [`session`] (a session's queue and deadlines), [`budget`]
+//! (the server-wide memory budget), [`headers`] (CORS, caching, cookies), [`timer`],
+//! [`arena`].
 
 mod arena;
+mod budget;
 mod connection;
 mod dispatch;
 mod headers;
@@ -18,7 +20,7 @@ mod session;
 mod timer;
 mod websocket;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -100,6 +102,16 @@ pub struct Server {
     shutdown_timer: Option<Instant>,
     /// Connections and sessions per client address, when per-peer limits are set.
     peers: Peers,
+    /// Bytes held for everyone (see [`Server::buffered_bytes`]).
+    buffered: usize,
+    /// Bytes of inbound messages the host last reported held ([`Server::set_held_inbound`]).
+    held_inbound: usize,
+    /// Sessions queueing at least `rank_floor` bytes, by bytes queued: who the memory
+    /// budget closes first.
+    ranking: BTreeSet<(usize, SessionId)>,
+    /// Connections with at least `rank_floor` bytes of output waiting, by those bytes.
+    output_ranking: BTreeSet<(usize, ConnectionId)>,
+    rank_floor: usize,
 }
 
 struct EndpointState {
@@ -161,6 +173,11 @@ impl Server {
             lingering: 0,
             shutdown_timer: None,
             peers: Peers::new(&config_limits),
+            buffered: 0,
+            held_inbound: 0,
+            ranking: BTreeSet::new(),
+            output_ranking: BTreeSet::new(),
+            rank_floor: budget::rank_floor(config_limits.max_buffered_bytes),
         }
     }
 
