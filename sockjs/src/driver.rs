@@ -58,6 +58,9 @@ pub(crate) struct Driver {
     /// Bytes of messages delivered to a session and not yet received by the application above
     /// which the connection that sent them stops being read.
     pub(crate) max_inbound_bytes: usize,
+    /// Bytes of messages delivered to every session and not yet received: reported to the
+    /// core after every call, for its memory budget.
+    total_inbound: Arc<AtomicUsize>,
     /// An awaited send waits while a session's queue holds more than this many bytes ...
     send_room_bytes: usize,
     /// ... or this many messages.
@@ -104,6 +107,7 @@ impl Driver {
             timer: Signal::new(),
             stopped: AtomicBool::new(false),
             max_inbound_bytes,
+            total_inbound: Arc::new(AtomicUsize::new(0)),
             send_room_bytes: limits.max_queued_bytes / 2,
             send_room_messages: limits.max_queued_messages / 2,
             unreported: Mutex::new(Vec::new()),
@@ -400,7 +404,8 @@ impl Driver {
                     endpoint,
                     info,
                 } => {
-                    let shared = Arc::new(SessionShared::new(session, *info));
+                    let total = self.total_inbound.clone();
+                    let shared = Arc::new(SessionShared::new(session, *info, total));
                     state.sessions.insert(session, shared.clone());
                     if let Some(handler) = self.handlers.get(endpoint) {
                         actions.spawn.push((handler.clone(), shared));
@@ -420,6 +425,10 @@ impl Driver {
                 }
             }
         }
+        // Exact as of now: deliveries were counted above, under the lock; the application
+        // only takes messages away between calls.
+        let inbound = self.total_inbound.load(Ordering::SeqCst);
+        state.server.set_held_inbound(inbound);
         if !state.send_waiters.is_empty() {
             // Queues shrink as the core moves them onto connections (after written bytes
             // are reported, or a new poll arrives) and vanish as sessions close.
