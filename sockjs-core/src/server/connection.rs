@@ -101,25 +101,12 @@ impl Output {
 
     /// Everything waiting, as chunks.
     pub(super) fn chunks(&mut self) -> &[Bytes] {
-        self.seal();
-        self.chunks.make_contiguous()
-    }
-
-    /// Ends the chunk being built.
-    fn seal(&mut self) {
         if !self.building.is_empty() {
             let chunk = self.building.split().freeze();
             self.sealed += chunk.len();
             self.chunks.push_back(chunk);
         }
-    }
-
-    /// Appends `bytes` as a chunk of its own, after what is being built: a large message
-    /// goes out as the queue held it, neither copied nor kept in a buffer sized for it.
-    pub(super) fn push_shared(&mut self, bytes: Bytes) {
-        self.seal();
-        self.sealed += bytes.len();
-        self.chunks.push_back(bytes);
+        self.chunks.make_contiguous()
     }
 
     /// Drops `n` written bytes from the front (never more than were handed out as chunks);
@@ -194,16 +181,11 @@ impl Server {
     /// Appends to a connection's output, announced with [`Io::Write`] unless an earlier
     /// announcement has not been taken up yet.
     pub(super) fn write(&mut self, id: ConnectionId, f: impl FnOnce(&mut BytesMut)) {
-        self.write_output(id, |o| f(o.buf()));
-    }
-
-    /// [`Server::write`] with the whole [`Output`], for chunks appended as they are.
-    pub(super) fn write_output(&mut self, id: ConnectionId, f: impl FnOnce(&mut Output)) {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
         let before = c.out.len();
-        f(&mut c.out);
+        f(c.out.buf());
         self.buffered += c.out.len() - before;
         self.rerank_output(id);
         self.announce(id, before == 0);

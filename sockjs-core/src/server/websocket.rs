@@ -63,11 +63,6 @@ pub(super) struct PendingHixie {
     pub(super) started: Instant,
 }
 
-/// Messages at least this long go onto a WebSocket's output as the queue held them, without
-/// a copy; shorter ones are copied into the chunk being built, so that many small frames
-/// make one buffer for the write.
-const SHARED_MIN: usize = 4096;
-
 const UPGRADE_ONLY: &str = "Can \"Upgrade\" only to \"WebSocket\".";
 const CONNECTION_UPGRADE: &str = "\"Connection\" must be \"Upgrade\".";
 
@@ -399,30 +394,6 @@ impl Server {
         if raw {
             return; // No SockJS framing on the raw endpoint.
         }
-        if let Frame::Messages(m) = f
-            && !hixie
-            && m.iter().any(|m| m.len() >= SHARED_MIN)
-        {
-            // Large messages go out as the queue held them: the frame's header and
-            // separators are built around them, not a copy of them.
-            let len = frame::array_frame_len(m.iter());
-            return self.write_output(id, |out| {
-                let head = out.buf();
-                ws::frame::encode_text_header(head, len);
-                head.put_slice(b"a[");
-                for (i, msg) in m.iter().enumerate() {
-                    if i > 0 {
-                        out.buf().put_u8(b',');
-                    }
-                    if msg.len() >= SHARED_MIN {
-                        out.push_shared(msg.clone());
-                    } else {
-                        out.buf().put_slice(msg);
-                    }
-                }
-                out.buf().put_u8(b']');
-            });
-        }
         self.write(id, |out| match f {
             Frame::Messages(m) => {
                 let len = frame::array_frame_len(m.iter());
@@ -462,19 +433,15 @@ impl Server {
             self.conns.get(id).map(|c| &c.state),
             Some(ConnState::WebSocket(ws)) if ws.decoder.is_hixie()
         );
-        self.write_output(id, |out| {
+        self.write(id, |out| {
             for m in messages {
                 if hixie {
-                    out.buf().put_u8(0x00);
-                    out.buf().put_slice(m);
-                    out.buf().put_u8(0xff);
+                    out.put_u8(0x00);
+                    out.put_slice(m);
+                    out.put_u8(0xff);
                 } else {
-                    ws::frame::encode_text_header(out.buf(), m.len());
-                    if m.len() >= SHARED_MIN {
-                        out.push_shared(m.clone());
-                    } else {
-                        out.buf().put_slice(m);
-                    }
+                    ws::frame::encode_text_header(out, m.len());
+                    out.put_slice(m);
                 }
             }
         });
