@@ -3,7 +3,9 @@
 //! working; the total stays within the budget plus one message. The harness checks after
 //! every call that the core's running total equals a recount.
 
-use sockjs_core::testing::{Harness, WsFrame, client_messages, frame_messages, limits, session_url};
+use sockjs_core::testing::{
+    Harness, WsFrame, client_messages, frame_messages, limits, session_url,
+};
 use sockjs_core::{CloseReason, ConnectionId, Error, Event, Limits, Options, SessionId};
 
 const BUDGET: usize = 200 * 1024;
@@ -106,7 +108,11 @@ fn websocket_hogs_are_closed_largest_first_and_the_others_keep_receiving() {
     assert_eq!(h.take_events(), []);
 
     // A message that fits once the largest hog's queue is gone.
-    let (q0, q1, q2) = (queued(&h, hogs[0].1), queued(&h, hogs[1].1), queued(&h, hogs[2].1));
+    let (q0, q1, q2) = (
+        queued(&h, hogs[0].1),
+        queued(&h, hogs[1].1),
+        queued(&h, hogs[2].1),
+    );
     assert!(q1 > q2 && q2 > q0);
     let held = h.server.buffered_bytes();
     let len = BUDGET - held + q1 / 2;
@@ -148,7 +154,11 @@ fn websocket_hogs_are_closed_largest_first_and_the_others_keep_receiving() {
         );
     }
     // The hogs' queues are gone: what is left is about what good[1]'s big message took.
-    assert!(h.server.buffered_bytes() < 1024, "{}", h.server.buffered_bytes());
+    assert!(
+        h.server.buffered_bytes() < 1024,
+        "{}",
+        h.server.buffered_bytes()
+    );
 }
 
 #[test]
@@ -341,4 +351,30 @@ fn messages_the_client_sends_are_unaffected() {
     let (conn, s) = ws_session(&mut h, "a");
     h.ws_send_text(conn, &client_messages(&["one", "two"]));
     assert_eq!(h.messages(s), ["one", "two"]);
+}
+
+#[test]
+fn large_and_small_messages_held_for_a_client_arrive_byte_exact_and_are_uncounted_after() {
+    // Held in the queue and the output while the clients do not read, batched together on
+    // SockJS and raw WebSockets; once read, nothing is counted any more.
+    let mut h = Harness::echo();
+    let (conn, s) = ws_session(&mut h, "a");
+    let raw = h.ws_connect("/echo/websocket");
+    let r = h.opened();
+    h.stop_reading(conn);
+    h.stop_reading(raw);
+    let big = "\u{e9}\"".repeat(3000);
+    let texts = ["small", big.as_str(), "mid", big.as_str(), "end"];
+    for t in texts {
+        h.app_send(s, t);
+        h.app_send(r, t);
+    }
+    h.resume_reading(conn);
+    h.resume_reading(raw);
+    let (messages, rest) = split_frames(h.ws_read_all(conn));
+    assert_eq!(messages, texts);
+    assert_eq!(rest, []);
+    let frames: Vec<WsFrame> = texts.iter().map(|t| WsFrame::text(t)).collect();
+    assert_eq!(h.ws_read_all(raw), frames);
+    assert_eq!(h.server.buffered_bytes(), 0);
 }
