@@ -143,17 +143,18 @@ pub struct Limits {
     /// output not yet written to connections ([`crate::Server::output`]), and inbound
     /// messages the host reports its application has not taken yet
     /// ([`crate::Server::set_held_inbound`]). A send that would take the total past it first
-    /// closes the sessions with the most bytes queued, largest first, with
-    /// `c[1013,"Server memory budget exceeded"]` ([`crate::CloseReason::MemoryBudget`]),
-    /// dropping their queues (output already on their connections is still written, and
-    /// ends with that close frame), until the message fits; if it still does not, and the
-    /// total is past the budget already, the session sent to is closed so instead. So the
-    /// total passes the budget by at most one message, plus what is not a message: answers to
-    /// requests and control frames (each connection's share bounded by
-    /// `max_unflushed_bytes`). Only sessions queueing at least `max(1, min(64 KiB, budget /
-    /// 1024))` bytes are ranked; with none of them, the session sent to is the one closed.
-    /// Default 1 GiB: the core cannot know the machine's memory; set it to what the process
-    /// may spend on buffers.
+    /// frees the largest holders until the message fits: the session with the most bytes
+    /// queued is closed with `c[1013,"Server memory budget exceeded"]`
+    /// ([`crate::CloseReason::MemoryBudget`]) and its queue dropped (its client, if it reads
+    /// again, gets what was already on its connection, then that frame), or, when a
+    /// connection's unwritten output is larger than any queue, that connection is aborted
+    /// (its session closed so first). If the message still does not fit and the total is past
+    /// the budget already, the session sent to is closed instead. So the total passes the
+    /// budget by at most one message, plus what is not a message: answers to requests and
+    /// control frames (each connection's share bounded by `max_unflushed_bytes`). Only
+    /// queues and outputs of at least `max(1, min(64 KiB, budget / 1024))` bytes are ranked
+    /// as holders. Default 1 GiB: the core cannot know the machine's memory; set it to what
+    /// the process may spend on buffers.
     pub max_buffered_bytes: usize,
     /// Time from the first byte of a request to its last; slower is answered 408 and closed.
     /// Default 15 s.
