@@ -4,7 +4,7 @@
 //! every call that the core's running total equals a recount.
 
 use sockjs_core::testing::{
-    Harness, WsFrame, client_messages, frame_messages, limits, session_url,
+    After, Harness, WsFrame, client_messages, frame_messages, limits, session_url,
 };
 use sockjs_core::{CloseReason, ConnectionId, Error, Event, Limits, Options, SessionId};
 
@@ -261,9 +261,43 @@ fn one_message_may_pass_the_budget_when_nothing_can_be_closed() {
     assert!(h.server.buffered_bytes() > BUDGET);
     assert_within(&h, huge.len() + 2);
     // The next send finds the total past the budget and nothing queued to drop: the
-    // session sent to is closed.
+    // largest holder is the connection's output, which is aborted, its session closed for
+    // the budget; so the send is refused.
     assert_eq!(h.try_app_send(s, "more"), Err(Error::SessionClosed));
     assert_eq!(h.take_events(), [closed_for_budget(s)]);
+    assert_eq!(h.closed(conn), Some(After::Abort));
+    assert_eq!(h.server.buffered_bytes(), 0);
+}
+
+#[test]
+fn without_holders_large_enough_to_rank_the_session_sent_to_is_closed() {
+    // A million-byte budget ranks holders from 976 bytes: sessions each holding a little
+    // under that (one 900-byte message on their connection) cannot be ranked, so once the
+    // total is past the budget, the session sent to is the one closed.
+    let mut h = Harness::with_limits(
+        Options::default(),
+        limits(|l| {
+            l.max_buffered_bytes = 1_000_000;
+            l.max_unflushed_bytes = 1_000_000;
+        }),
+    );
+    let mut hogs = Vec::new();
+    for i in 0..1200 {
+        let (conn, s) = ws_session(&mut h, &format!("s{i}"));
+        h.stop_reading(conn);
+        hogs.push(s);
+    }
+    let text = "w".repeat(900);
+    let mut refused = None;
+    for &s in &hogs {
+        if h.try_app_send(s, &text).is_err() {
+            refused = Some(s);
+            break;
+        }
+    }
+    let s = refused.expect("the budget never bit");
+    assert_eq!(h.take_events(), [closed_for_budget(s)]);
+    assert!(h.server.buffered_bytes() <= 1_000_000 + 2000);
 }
 
 #[test]
