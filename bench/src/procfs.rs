@@ -53,6 +53,20 @@ pub fn parse_status_rss_kib(status: &str) -> Option<u64> {
         .ok()
 }
 
+/// Memory the kernel holds for TCP sockets, machine-wide, in KiB: the `mem` figure (pages) of
+/// the `TCP:` line of `/proc/net/sockstat`, times the page size (4 KiB).
+pub fn tcp_mem_kib() -> Option<u64> {
+    parse_sockstat_tcp_pages(&fs::read_to_string("/proc/net/sockstat").ok()?).map(|p| p * 4)
+}
+
+/// The `mem` figure of the `TCP:` line of a `/proc/net/sockstat` text, in pages.
+pub fn parse_sockstat_tcp_pages(sockstat: &str) -> Option<u64> {
+    let line = sockstat.lines().find(|l| l.starts_with("TCP:"))?;
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "mem")?;
+    words.next()?.parse().ok()
+}
+
 /// The machine's one-minute load average from `/proc/loadavg`, if readable.
 ///
 /// Recorded with every result: other work on the machine shows in latencies long before it
@@ -99,6 +113,14 @@ mod tests {
         let status = "Name:\tnode\nVmPeak:\t  9000 kB\nVmRSS:\t   51234 kB\nThreads:\t7\n";
         assert_eq!(parse_status_rss_kib(status), Some(51234));
         assert_eq!(parse_status_rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn sockstat_tcp_memory() {
+        let text =
+            "sockets: used 34\nTCP: inuse 2 orphan 0 tw 0 alloc 2 mem 139\nUDP: inuse 0 mem 7\n";
+        assert_eq!(parse_sockstat_tcp_pages(text), Some(139));
+        assert_eq!(parse_sockstat_tcp_pages("UDP: inuse 0 mem 7\n"), None);
     }
 
     #[test]

@@ -48,7 +48,27 @@ impl WsConn {
         seed: u64,
         max_message: usize,
     ) -> io::Result<Self> {
-        let mut stream = TcpStream::connect(addr).await?;
+        Self::connect_with(addr, path, seed, max_message, None).await
+    }
+
+    /// [`WsConn::connect`] with the socket's receive buffer set to `rcvbuf` bytes first (the
+    /// kernel doubles it and bounds it by `net.core.rmem_max`), for a client that stops
+    /// reading and should hold no more than a slow reader on a real network would.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        path: &str,
+        seed: u64,
+        max_message: usize,
+        rcvbuf: Option<u32>,
+    ) -> io::Result<Self> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        if let Some(n) = rcvbuf {
+            socket.set_recv_buffer_size(n)?;
+        }
+        let mut stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         let key = generate_key();
         let request = format!(

@@ -25,7 +25,8 @@
 //!            max_body max_head                        (one byte each, scaled; bit 7 of
 //!            max_head turns permessage-deflate on for /echo, bit 7 of max_body asks for
 //!            no context takeover both ways, bit 7 of max_message for a minimum message
-//!            size of 0)
+//!            size of 0; the memory budget is 64 + 40 x the max_queued_bytes byte, about
+//!            2.5 send queues)
 //! op       = 0 accept | 1 conn req split:blob | 2 conn n frame{n} split:blob
 //!          | 3 conn raw:blob | 4 conn amount:u16 (write: 0 until no output is left,
 //!            else one write of at most that many bytes) | 5 conn (closed)
@@ -127,6 +128,8 @@ impl Setup {
         limits.max_sessions = 1 + max_sessions % 6;
         limits.max_connections = 1 + max_connections % 8;
         limits.max_unflushed_bytes = max_unflushed * 32;
+        // A small budget, about two and a half send queues, so that it bites.
+        limits.max_buffered_bytes = 64 + max_queued_bytes * 40;
         limits.request_timeout = Duration::from_secs(3);
         limits.keep_alive_timeout = Duration::from_secs(8);
         limits.write_timeout = Duration::from_secs(5);

@@ -36,7 +36,13 @@
 //!   and no session left, `poll_timeout()` is None;
 //! - after `shutdown`, the first `handle_timeout` at or past `shutdown_timeout` leaves
 //!   `connection_count()` at 0;
-//! - `send`, `send_many` and `close` answer as the session's state says they must.
+//! - `send`, `send_many` and `close` answer as the session's state says they must (a send
+//!   refused closes its session for a full queue or for the memory budget);
+//! - `buffered_bytes()` is at least the output waiting on all connections, 0 with no
+//!   connection and no session, and after a send the core took, the total buffered bytes
+//!   never exceed the budget (`max_buffered_bytes`) by more than one message (as the
+//!   wordiest transport frames it), plus a slack for a polling head and the close frames of
+//!   sessions the budget closed.
 //!
 //! [`Harness::finish`] then writes out every connection's output, ends every connection and
 //! runs the clock until nothing is left: every session that opened must have closed, and no
@@ -99,6 +105,9 @@ const SLACK: usize = 2048;
 /// htmlfile or JSONP script string: the core budgets batches for that,
 /// `seeds/server/regress_htmlfile_batch_escaping_past_unflushed`).
 const WIRE_EXPANSION: usize = 1;
+/// What closing one session for the memory budget may add to output: its close frame and a
+/// WebSocket close frame after it.
+const BUDGET_CLOSE: usize = 128;
 /// What one timer call may add to waiting output: a heartbeat frame as the wordiest
 /// transport writes it, with a WebSocket ping.
 const PER_TIMER: usize = 128;
@@ -577,14 +586,32 @@ impl Harness {
             Ok(()) => {
                 assert!(was_open, "send to closed {id} succeeded");
                 self.sessions[j].sent.push(text.to_string());
+                self.check_budget();
             }
-            Err(_) if was_open => assert_eq!(
-                self.sessions[j].closed,
-                Some(CloseReason::QueueFull),
-                "send to open {id} failed without closing it for a full queue"
+            Err(_) if was_open => assert!(
+                matches!(
+                    self.sessions[j].closed,
+                    Some(CloseReason::QueueFull | CloseReason::MemoryBudget)
+                ),
+                "send to open {id} failed without closing it for a full queue or the budget: {:?}",
+                self.sessions[j].closed
             ),
             Err(_) => {}
         }
+    }
+
+    /// After a send the core took: the bytes it holds pass the memory budget by at most one
+    /// message (as the wordiest transport frames it), plus a slack for a polling response's
+    /// head and the close frames of the sessions the budget closed.
+    fn check_budget(&self) {
+        let budget = self.limits.max_buffered_bytes;
+        let closes = self.sessions.len() * BUDGET_CLOSE;
+        let bound = budget + self.largest_frame + SLACK + closes;
+        let held = self.server.buffered_bytes();
+        assert!(
+            held <= bound,
+            "{held} bytes held after a send, budget {budget}, bound {bound}"
+        );
     }
 
     /// The application sends `text` to the sessions `js` (indices, repeats allowed).
@@ -609,6 +636,9 @@ impl Harness {
                 None => s.sent.extend(std::iter::repeat_n(text.to_string(), copies)),
                 // Closed by this call: the one copy was refused; of several, some may not be.
                 Some(CloseReason::QueueFull) if copies > 1 => s.sent_known = false,
+                // Closed for the budget: by this call perhaps, after its copy was taken (and
+                // moved onto its connection) or before.
+                Some(CloseReason::MemoryBudget) => s.sent_known = false,
                 _ => {}
             }
         }
@@ -617,13 +647,18 @@ impl Harness {
             "send_many delivered {delivered} of {open_before} open"
         );
         if delivered < open_before {
-            let queue_full = js
-                .iter()
-                .any(|&j| self.sessions[j].closed == Some(CloseReason::QueueFull));
+            let refused = js.iter().any(|&j| {
+                matches!(
+                    self.sessions[j].closed,
+                    Some(CloseReason::QueueFull | CloseReason::MemoryBudget)
+                )
+            });
             assert!(
-                queue_full,
+                refused,
                 "send_many skipped an open session without closing it"
             );
+        } else if delivered > 0 {
+            self.check_budget();
         }
     }
 
@@ -1028,6 +1063,19 @@ impl Harness {
         let messages: usize = self.sessions.iter().map(|s| s.messages).sum();
         assert_eq!(stats.messages_in(), messages as u64, "messages in");
         while self.server.poll_notice().is_some() {}
+        let output: usize = self
+            .conns
+            .iter()
+            .map(|c| self.server.output_len(c.id))
+            .sum();
+        assert!(
+            output <= self.server.buffered_bytes(),
+            "{output} bytes of output waiting, buffered_bytes {}",
+            self.server.buffered_bytes()
+        );
+        if live == 0 && sessions == 0 {
+            assert_eq!(self.server.buffered_bytes(), 0, "bytes held for no one");
+        }
         for i in 0..self.conns.len() {
             let c = &self.conns[i];
             let known = self.server.is_connection(c.id);

@@ -202,6 +202,23 @@ pub struct Limits {
     /// it within this, except that a single larger message goes in a frame of its own. Above
     /// it, pipelined requests also wait unread and WebSocket pings get no pong. Default 64 KiB.
     pub max_unflushed_bytes: usize,
+    /// Bytes held for all sessions and connections together: messages queued in sessions,
+    /// output not yet written to connections ([`crate::Server::output`]), and inbound
+    /// messages the host reports its application has not taken yet
+    /// ([`crate::Server::set_held_inbound`]). A send that would take the total past it first
+    /// frees the largest holders until the message fits: the session with the most bytes
+    /// queued is closed with `c[1013,"Server memory budget exceeded"]`
+    /// ([`crate::CloseReason::MemoryBudget`]) and its queue dropped (its client, if it reads
+    /// again, gets what was already on its connection, then that frame), or, when a
+    /// connection's unwritten output is larger than any queue, that connection is aborted
+    /// (its session closed so first). If the message still does not fit and the total is past
+    /// the budget already, the session sent to is closed instead. So the total passes the
+    /// budget by at most one message, plus what is not a message: answers to requests and
+    /// control frames (each connection's share bounded by `max_unflushed_bytes`). Only
+    /// queues and outputs of at least `max(1, min(64 KiB, budget / 1024))` bytes are ranked
+    /// as holders. Default 1 GiB: the core cannot know the machine's memory; set it to what
+    /// the process may spend on buffers.
+    pub max_buffered_bytes: usize,
     /// Time from the first byte of a request to its last; slower is answered 408 and closed.
     /// Default 15 s.
     pub request_timeout: Duration,
@@ -242,6 +259,7 @@ impl Default for Limits {
             max_connections_per_peer: usize::MAX,
             max_sessions_per_peer: usize::MAX,
             max_unflushed_bytes: 64 * 1024,
+            max_buffered_bytes: 1024 * 1024 * 1024,
             request_timeout: Duration::from_secs(15),
             keep_alive_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
@@ -300,6 +318,7 @@ impl Limits {
         "max_connections_per_peer",
         "max_sessions_per_peer",
         "max_unflushed_bytes",
+        "max_buffered_bytes",
         "request_timeout",
         "keep_alive_timeout",
         "write_timeout",
@@ -333,6 +352,7 @@ impl Limits {
             "max_connections_per_peer" => self.max_connections_per_peer = size()?,
             "max_sessions_per_peer" => self.max_sessions_per_peer = size()?,
             "max_unflushed_bytes" => self.max_unflushed_bytes = size()?,
+            "max_buffered_bytes" => self.max_buffered_bytes = size()?,
             "request_timeout" => self.request_timeout = millis,
             "keep_alive_timeout" => self.keep_alive_timeout = millis,
             "write_timeout" => self.write_timeout = millis,

@@ -251,6 +251,9 @@ pub enum CloseReason {
     QueueFull,
     /// The WebSocket peer did not answer a heartbeat ping in time.
     HeartbeatTimeout,
+    /// The server's memory budget ([`crate::Limits::max_buffered_bytes`]) was reached and
+    /// this session held the most bytes not yet sent (or a send to it did not fit).
+    MemoryBudget,
     /// The server is shutting down.
     Shutdown,
 }
@@ -266,6 +269,7 @@ impl CloseReason {
             CloseReason::ProtocolError(r) => (3000, r),
             CloseReason::QueueFull => (1013, "Send queue full"),
             CloseReason::HeartbeatTimeout => (3000, "No response from heartbeat"),
+            CloseReason::MemoryBudget => (1013, "Server memory budget exceeded"),
             CloseReason::Shutdown => (1001, "Server shutting down"),
         }
     }

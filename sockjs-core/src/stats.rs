@@ -114,6 +114,8 @@ labelled! {
         HeartbeatTimeout => "heartbeat_timeout",
         /// [`CloseReason::Shutdown`].
         Shutdown => "shutdown",
+        /// [`CloseReason::MemoryBudget`].
+        MemoryBudget => "memory_budget",
     }
 }
 
@@ -129,6 +131,7 @@ impl CloseReason {
             CloseReason::QueueFull => CloseKind::QueueFull,
             CloseReason::HeartbeatTimeout => CloseKind::HeartbeatTimeout,
             CloseReason::Shutdown => CloseKind::Shutdown,
+            CloseReason::MemoryBudget => CloseKind::MemoryBudget,
         }
     }
 }

@@ -68,6 +68,9 @@ pub(crate) struct Driver {
     /// Bytes of messages delivered to a session and not yet received by the application above
     /// which the connection that sent them stops being read.
     pub(crate) max_inbound_bytes: usize,
+    /// Bytes of messages delivered to every session and not yet received: reported to the
+    /// core after every call, for its memory budget.
+    total_inbound: Arc<AtomicUsize>,
     /// An awaited send waits while a session's queue holds more than this many bytes ...
     send_room_bytes: usize,
     /// ... or this many messages.
@@ -126,6 +129,7 @@ impl Driver {
             timer: Signal::new(),
             stopped: AtomicBool::new(false),
             max_inbound_bytes,
+            total_inbound: Arc::new(AtomicUsize::new(0)),
             send_room_bytes: limits.max_queued_bytes / 2,
             send_room_messages: limits.max_queued_messages / 2,
             unreported: Mutex::new(Vec::new()),
@@ -524,7 +528,8 @@ impl Driver {
                     );
                     tracing::debug!(parent: &span, "session opened");
                     #[allow(unused_mut)]
-                    let mut shared = SessionShared::new(session, *info, span);
+                    let total = self.total_inbound.clone();
+                    let mut shared = SessionShared::new(session, *info, span, total);
                     // The session an accepted request opens is the first one its call opens.
                     shared.authorization = state.opening_data.take();
                     #[cfg(feature = "tower")]
@@ -575,6 +580,10 @@ impl Driver {
         while let Some(notice) = state.server.poll_notice() {
             log_notice(&notice);
         }
+        // Exact as of now: deliveries were counted above, under the lock; the application
+        // only takes messages away between calls.
+        let inbound = self.total_inbound.load(Ordering::SeqCst);
+        state.server.set_held_inbound(inbound);
         if !state.send_waiters.is_empty() {
             // Queues shrink as the core moves them onto connections (after written bytes
             // are reported, or a new poll arrives) and vanish as sessions close.

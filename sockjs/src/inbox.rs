@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use event_listener::Event as Notify;
@@ -23,6 +23,9 @@ pub(crate) struct SessionShared {
     inbox: Mutex<Inbox>,
     /// Bytes delivered and not yet received by the application.
     inbound: AtomicUsize,
+    /// The same over every session of the server, which the core counts toward its memory
+    /// budget.
+    total_inbound: Arc<AtomicUsize>,
     drained: Notify,
     /// Connections waiting in [`SessionShared::wait_drained`]: taking a message notifies no
     /// one while this is zero.
@@ -44,7 +47,12 @@ struct Inbox {
 }
 
 impl SessionShared {
-    pub(crate) fn new(id: SessionId, info: RequestInfo, span: tracing::Span) -> Self {
+    pub(crate) fn new(
+        id: SessionId,
+        info: RequestInfo,
+        span: tracing::Span,
+        total_inbound: Arc<AtomicUsize>,
+    ) -> Self {
         SessionShared {
             id,
             info,
@@ -56,6 +64,7 @@ impl SessionShared {
                 waker: None,
             }),
             inbound: AtomicUsize::new(0),
+            total_inbound,
             drained: Notify::new(),
             drain_waiters: AtomicUsize::new(0),
             reason: Mutex::new(None),
@@ -80,6 +89,7 @@ impl SessionShared {
         let waker = inbox.waker.take();
         // Counted before the application can see it, so it is never taken before counted.
         let waiting = self.inbound.fetch_add(len, Ordering::SeqCst) + len;
+        self.total_inbound.fetch_add(len, Ordering::SeqCst);
         drop(inbox);
         if let Some(w) = waker {
             w.wake();
@@ -151,6 +161,7 @@ impl SessionShared {
 
     fn received(&self, len: usize) {
         self.inbound.fetch_sub(len, Ordering::SeqCst);
+        self.total_inbound.fetch_sub(len, Ordering::SeqCst);
         if self.drain_waiters.load(Ordering::SeqCst) > 0 {
             self.drained.notify(usize::MAX);
         }

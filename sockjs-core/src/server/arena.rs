@@ -121,6 +121,12 @@ impl<K: Key, T> Arena<K, T> {
         Some(value)
     }
 
+    /// Every stored value.
+    #[cfg(feature = "testing")]
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|s| s.value.as_deref())
+    }
+
     /// Ids of every stored value.
     pub(crate) fn ids(&self) -> Vec<K> {
         self.slots

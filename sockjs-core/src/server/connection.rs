@@ -51,6 +51,10 @@ pub(super) struct Connection {
     pub(super) framing: Framing,
     /// An exchange's response head, until the host takes it.
     pub(super) response: Option<Response>,
+    /// The output length it is ranked under for the memory budget, if ranked.
+    pub(super) ranked: Option<usize>,
+    /// Of its output, the bytes [`Server::buffered_bytes`] counts now.
+    pub(super) counted: usize,
 }
 
 /// Who frames a connection's HTTP.
@@ -195,6 +199,8 @@ impl Connection {
             authorized: false,
             framing: Framing::Native,
             response: None,
+            ranked: None,
+            counted: 0,
         }
     }
 
@@ -225,14 +231,16 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        let was_empty = c.out.is_empty();
+        let before = c.out.len();
         f(c.out.buf());
-        self.announce(id, was_empty);
+        self.announce(id, before == 0);
     }
 
     /// After output was appended to `id` (which had none if `was_empty`): an [`Io::Write`]
     /// unless one is still to be taken up, and the write timeout starts.
     pub(super) fn announce(&mut self, id: ConnectionId, was_empty: bool) {
+        // Every path that appends output announces it: the memory budget counts it here.
+        self.count_output(id);
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
@@ -321,8 +329,8 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        let n = c.out.consume(n);
-        if n > 0 {
+        let consumed = c.out.consume(n);
+        if consumed > 0 {
             c.write_progress = now;
             self.stats.bytes_written += n as u64;
         }
@@ -330,6 +338,12 @@ impl Server {
         if empty {
             c.carried = None;
         }
+        if consumed > 0 {
+            self.count_output(id);
+        }
+        let Some(c) = self.conns.get(id) else {
+            return;
+        };
         match c.state {
             ConnState::Closed if empty => return self.finish_close(id),
             ConnState::Closed | ConnState::Lingering { .. } => {}
@@ -403,6 +417,10 @@ impl Server {
     fn remove_connection(&mut self, id: ConnectionId) -> Option<Connection> {
         let c = self.conns.remove(id)?;
         self.stats.connections_closed += 1;
+        self.buffered -= c.counted;
+        if let Some(key) = c.ranked {
+            self.output_ranking.remove(&(key, id));
+        }
         if matches!(c.state, ConnState::Lingering { .. }) {
             self.lingering -= 1;
         }

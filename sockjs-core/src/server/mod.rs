@@ -7,11 +7,12 @@
 //! carry their frames) or [`websocket`] (upgrades and WebSocket connections). Every response
 //! head goes through [`respond`], which writes HTTP/1.1 or records it for an [`exchange`] (a
 //! request a host's own HTTP stack handed over). What only the server uses lives beside them:
-//! [`session`] (a session's queue and deadlines), [`headers`] (CORS, caching, cookies),
-//! [`timer`], [`arena`].
+//! [`session`] (a session's queue and deadlines), [`budget`] (the server-wide memory
+//! budget), [`headers`] (CORS, caching, cookies), [`timer`], [`arena`].
 
 mod arena;
 mod authorize;
+mod budget;
 mod connection;
 mod dispatch;
 mod exchange;
@@ -23,7 +24,7 @@ mod session;
 mod timer;
 mod websocket;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,6 +156,16 @@ pub struct Server {
     binding_refusals: u64,
     stats: Stats,
     notices: VecDeque<Notice>,
+    /// Bytes held for everyone (see [`Server::buffered_bytes`]).
+    buffered: usize,
+    /// Bytes of inbound messages the host last reported held ([`Server::set_held_inbound`]).
+    held_inbound: usize,
+    /// Sessions queueing at least `rank_floor` bytes, by bytes queued: who the memory
+    /// budget closes first.
+    ranking: BTreeSet<(usize, SessionId)>,
+    /// Connections with at least `rank_floor` bytes of output waiting, by those bytes.
+    output_ranking: BTreeSet<(usize, ConnectionId)>,
+    rank_floor: usize,
 }
 
 struct EndpointState {
@@ -223,6 +234,11 @@ impl Server {
             binding_refusals: 0,
             stats: Stats::default(),
             notices: VecDeque::new(),
+            buffered: 0,
+            held_inbound: 0,
+            ranking: BTreeSet::new(),
+            output_ranking: BTreeSet::new(),
+            rank_floor: budget::rank_floor(config_limits.max_buffered_bytes),
         }
     }
 

@@ -238,10 +238,11 @@ impl Server {
     ) -> Result<(), crate::io::Error> {
         let max_bytes = self.limits.max_queued_bytes;
         let max_messages = self.limits.max_queued_messages;
-        let Some(s) = self.sessions.get_mut(session) else {
+        let Some(s) = self.sessions.get(session) else {
             return Err(crate::io::Error::SessionClosed);
         };
-        if !s.enqueue(msg, max_bytes, max_messages) {
+        let len = msg.len();
+        if !s.fits(len, max_bytes, max_messages) {
             let limit = if s.queue.len() >= max_messages {
                 Limit::QueuedMessages
             } else {
@@ -252,8 +253,16 @@ impl Server {
             self.close_session(now, session, CloseReason::QueueFull);
             return Err(crate::io::Error::SessionClosed);
         }
+        if !self.make_room(now, session, len) {
+            return Err(crate::io::Error::SessionClosed);
+        }
+        let Some(s) = self.sessions.get_mut(session) else {
+            return Err(crate::io::Error::SessionClosed);
+        };
+        s.push(msg);
         s.messages_out += 1;
         s.bytes_out += text_len as u64;
+        self.queued_more(session, len);
         self.stats.messages_out += 1;
         self.stats.message_bytes_out += text_len as u64;
         self.deliver(now, session);
@@ -284,8 +293,11 @@ impl Server {
             let Some(s) = self.sessions.get_mut(session) else {
                 return;
             };
+            let before = s.queued_bytes;
             let mut batch = s.take_batch((limit - waiting) / expansion);
             let raw = s.kind == SessionKind::RawWebSocket;
+            let taken = before - s.queued_bytes;
+            self.dequeued(session, taken);
             let ended = if raw {
                 self.websocket_send_raw(id, &batch);
                 false
@@ -343,7 +355,8 @@ impl Server {
                 let mut wrapped = BytesMut::with_capacity(frame.len() + 32);
                 r.kind.write_frame(&mut wrapped, frame);
                 r.sent += wrapped.len();
-                let was_empty = c.out.is_empty();
+                let before = c.out.len();
+                let was_empty = before == 0;
                 let out = c.out.buf();
                 let ended = match &mut r.body {
                     ReceiverBody::Polling(head) => {
@@ -387,6 +400,7 @@ impl Server {
         if let Some(head) = recorded {
             self.record_response(id, head);
         }
+        self.rerank_output(id);
         let ended = ended.map(|(was_empty, ended)| {
             self.announce(id, was_empty);
             ended
@@ -479,8 +493,13 @@ impl Server {
         if reason == CloseReason::Interrupted {
             // What the lost receiver had in flight may never have arrived: delivering later
             // messages would leave a gap the client cannot see. It gets the close frame only.
+            let dropped = s.queued_bytes;
             s.take_queue();
+            self.dequeued(session, dropped);
         }
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
         s.state = SessionState::Closing(close, reason.clone());
         let kind = s.kind;
         let receiver = s.receiver;
@@ -535,6 +554,7 @@ impl Server {
         let Some(s) = self.sessions.remove(session) else {
             return;
         };
+        self.unrank(session, s.queued_bytes, s.ranked);
         if let Some(ip) = s.counted_peer {
             self.peers.remove_session(ip);
         }

@@ -63,6 +63,8 @@ pub(crate) struct Session {
     /// The address it was opened from, when counted toward
     /// [`crate::Limits::max_sessions_per_peer`].
     pub(crate) counted_peer: Option<IpAddr>,
+    /// The bytes queued it is ranked under for the memory budget, if ranked.
+    pub(crate) ranked: Option<usize>,
     /// What later requests for it must match ([`crate::SessionBinding`]).
     pub(crate) binding: Option<Binding>,
 }
@@ -101,6 +103,7 @@ impl Session {
             pong_deadline: None,
             scheduled: None,
             counted_peer: None,
+            ranked: None,
             binding: None,
         }
     }
@@ -109,17 +112,18 @@ impl Session {
         self.state == SessionState::Open
     }
 
-    /// Adds a message; false if that would pass `max_bytes` or `max_messages`. An empty
+    /// Whether a message of `len` bytes fits within `max_bytes` and `max_messages`. An empty
     /// queue always takes one message, however large: the limits bound what piles up for a
     /// client that is not reading, not the size of what the application sends.
-    pub(crate) fn enqueue(&mut self, msg: Bytes, max_bytes: usize, max_messages: usize) -> bool {
-        let full = self.queue.len() >= max_messages || self.queued_bytes + msg.len() > max_bytes;
-        if full && !self.queue.is_empty() {
-            return false;
-        }
+    pub(crate) fn fits(&self, len: usize, max_bytes: usize, max_messages: usize) -> bool {
+        self.queue.is_empty()
+            || (self.queue.len() < max_messages && self.queued_bytes + len <= max_bytes)
+    }
+
+    /// Adds a message (after [`Session::fits`]).
+    pub(crate) fn push(&mut self, msg: Bytes) {
         self.queued_bytes += msg.len();
         self.queue.push_back(msg);
-        true
     }
 
     /// Takes every queued message.

@@ -51,7 +51,7 @@ pub enum After {
 /// The harness is test code: it checks the host contract as it drives the server and panics
 /// with a message saying what broke when the server breaks it (an [`Io`] for a connection
 /// already closed, [`Io::Shutdown`] with output unwritten, a deadline left in the past, a
-/// busy timer). Methods named after an expectation ([`Harness::opened`],
+/// busy timer, a [`Server::buffered_bytes`] that differs from a recount). Methods named after an expectation ([`Harness::opened`],
 /// [`Harness::app_send`], [`Harness::read_response`], ...) panic when it is not met, as their
 /// docs say; their `try_` or `Option` counterparts do not. Methods taking a
 /// [`ConnectionId`] panic if the harness never opened that connection.
@@ -237,6 +237,11 @@ impl Harness {
                 }
             }
             if !progressed {
+                assert_eq!(
+                    self.server.buffered_bytes(),
+                    self.server.recount_buffered(),
+                    "the running total of buffered bytes drifted from a recount"
+                );
                 return;
             }
         }

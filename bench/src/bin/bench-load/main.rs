@@ -10,6 +10,7 @@
 //! bounded by its warmup, duration and setup timeout, and by its session count.
 
 mod broadcast;
+mod hogs;
 mod http_poll;
 mod idle;
 mod run;
@@ -38,6 +39,9 @@ scenarios:
   xhr-streaming  xhr_streaming receivers on /broadcast (--sessions --broadcast-rate --size)
   idle-ws        open N idle websocket sessions, weigh server memory (--sessions)
   idle-poll      open N sessions with a parked xhr poll, weigh server memory (--sessions)
+  hogs           --hogs WebSocket sessions ask /amplify for --requests answers of
+                 2^--amplify bytes and never read, while --sessions others echo on /echo
+                 (ws-echo's flags); weighs server RSS and kernel TCP memory (--settle)
 
 flags:
   --addr A               server address (127.0.0.1:PORT)
@@ -52,7 +56,13 @@ flags:
   --broadcast-rate B     broadcasts per second                                         [20]
   --warmup S             seconds of load before measuring                              [1]
   --duration S           seconds measured                                              [5]
-  --settle S             idle scenarios: seconds between the last open and the RSS sample [1]
+  --settle S             idle scenarios: seconds between the last open and the RSS sample;
+                         hogs: seconds after the measure before the settled sample  [1]
+  --hogs N               hogs: sessions that ask and never read                        [300]
+  --amplify E            hogs: each answer is 2^E bytes (1..18)                        [18]
+  --requests K           hogs: answers each hog asks for                               [16]
+  --hog-prefix P         hogs: the amplifying endpoint                            [/amplify]
+  --hog-rcvbuf B         hogs: set each socket's receive buffer to B bytes first (0: leave it)
   --setup-timeout S      bound on opening all sessions                                [60]
   --connect-concurrency K  sessions opening at once                                    [64]
   --label L  --case C  --raw-ref L   names recorded in the result (for summarize)
@@ -121,6 +131,7 @@ fn run_command(args: Vec<String>) -> Result<ExitCode, CliError> {
         "xhr-streaming" => ("xhr-streaming", true),
         "idle-ws" => ("idle-ws", false),
         "idle-poll" => ("idle-poll", false),
+        "hogs" => ("hogs", false),
         other => return Err(CliError(format!("unknown scenario {other:?}"))),
     };
     let target = match flags.string("target").as_deref() {
@@ -162,6 +173,16 @@ fn run_command(args: Vec<String>) -> Result<ExitCode, CliError> {
     let settle = secs(&mut flags, "settle", 1.0, 0.0, 600.0)?;
     let setup_timeout = secs(&mut flags, "setup-timeout", 60.0, 1.0, 3600.0)?;
     let connect_concurrency: usize = flags.number("connect-concurrency", 64, 1, 10_000)?;
+    let hogs: usize = flags.number("hogs", 300, 0, 100_000)?;
+    let exponent: u32 = flags.number("amplify", 18, 1, 18)?;
+    let requests: usize = flags.number("requests", 16, 1, 10_000)?;
+    let hog_rcvbuf: Option<u32> = match flags.number("hog-rcvbuf", 0u32, 0, 1 << 30)? {
+        0 => None,
+        n => Some(n),
+    };
+    let hog_prefix = flags
+        .string("hog-prefix")
+        .unwrap_or_else(|| "/amplify".into());
     let server_pid: Option<u32> = match flags.string("server-pid") {
         None => None,
         Some(p) => Some(
@@ -198,6 +219,11 @@ fn run_command(args: Vec<String>) -> Result<ExitCode, CliError> {
              ({} deliveries/s offered)",
             broadcast_rate * sessions as f64
         ),
+        "hogs" => format!(
+            "{hogs} hogs asking {requests} x 2^{exponent} B and never reading \
+             ({:.0} MiB in all), {sessions} echoing sessions ({size} B, window {window}, {load})",
+            (hogs * requests) as f64 * f64::from(1u32 << exponent) / 1048576.0
+        ),
         _ => format!("{sessions} sessions, {connect_concurrency} opening at once"),
     };
     let common = Common {
@@ -215,6 +241,8 @@ fn run_command(args: Vec<String>) -> Result<ExitCode, CliError> {
         case,
         raw_ref,
         params,
+        memory: scenario == "hogs",
+        settle,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -275,6 +303,26 @@ fn run_command(args: Vec<String>) -> Result<ExitCode, CliError> {
                     .into(),
                 );
                 report
+            }
+            "hogs" => {
+                let opts = Rc::new(ws_echo::Opts { window, size, rate });
+                for i in 0..sessions {
+                    let opts = opts.clone();
+                    run.spawn(move |sh, ready| ws_echo::session(i, sh, opts, ready));
+                }
+                let hog_opts = Rc::new(hogs::Opts {
+                    prefix: hog_prefix,
+                    exponent,
+                    requests,
+                    rcvbuf: hog_rcvbuf,
+                });
+                for _ in 0..hogs {
+                    let opts = hog_opts.clone();
+                    run.spawn(move |sh, ready| hogs::hog(sh, opts, ready));
+                }
+                let mut extra = Map::new();
+                extra.insert("hogs".into(), hogs.into());
+                run.load(extra).await
             }
             "idle-ws" => {
                 for _ in 0..sessions {
@@ -345,6 +393,18 @@ fn human(r: &Map<String, Value>) -> String {
                 .map(|v| format!("; delivery ratio {v}"))
                 .unwrap_or_default(),
         );
+        if r.contains_key("rss_peak_kib") {
+            out += &format!(
+                "  server rss baseline {} KiB, growth peak {} MiB, {} MiB after {} s more; \
+                 kernel tcp memory growth {} MiB, {} MiB after\n",
+                get("rss_baseline_kib"),
+                get("rss_peak_growth_mib"),
+                get("rss_settled_growth_mib"),
+                get("settle_s"),
+                get("tcp_mem_growth_mib"),
+                get("tcp_mem_settled_growth_mib"),
+            );
+        }
         out += &format!(
             "  server cpu {} s ({} of a core) = {} us/msg; client cpu {} of a core; rss {} -> {} KiB\n",
             get("server_cpu_s"),

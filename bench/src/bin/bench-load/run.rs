@@ -23,6 +23,8 @@ pub(crate) enum Phase {
     Setup,
     Warmup,
     Measure,
+    /// After Measure, for scenarios that weigh memory: sessions hold, nothing is counted.
+    Settle,
     Done,
 }
 
@@ -53,6 +55,10 @@ pub(crate) struct Common {
     pub(crate) raw_ref: Option<String>,
     /// One line describing the load, for the report.
     pub(crate) params: String,
+    /// Weigh memory: the server's RSS before any session (baseline), its peak during warmup
+    /// and measure, and after `settle` more seconds; the kernel's TCP memory likewise.
+    pub(crate) memory: bool,
+    pub(crate) settle: Duration,
 }
 
 impl Common {
@@ -261,6 +267,20 @@ impl Run {
     /// Runs a load scenario's phases and returns its report.
     pub(crate) async fn load(mut self, mut extra: Map<String, Value>) -> Map<String, Value> {
         let c = self.shared.common.clone();
+        let baseline = sample(c.server_pid);
+        let baseline_tcp = procfs::tcp_mem_kib();
+        let peak = Rc::new(Cell::new(baseline.server_rss.unwrap_or(0)));
+        let sampler = (c.memory && c.server_pid.is_some()).then(|| {
+            let (peak, pid, phases) = (peak.clone(), c.server_pid, self.shared.phases());
+            tokio::task::spawn_local(async move {
+                while *phases.borrow() < Phase::Settle {
+                    if let Some(rss) = pid.and_then(|p| procfs::rss_kib(p).ok()) {
+                        peak.set(peak.get().max(rss));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
         let (ok, failed, setup_s) = self.await_setup().await;
         if failed > 0 || ok < self.expected {
             self.shared.error(format!(
@@ -274,8 +294,17 @@ impl Run {
         let before = sample(c.server_pid);
         self.set_phase(Phase::Measure);
         tokio::time::sleep(c.duration).await;
-        self.set_phase(Phase::Done);
         let after = sample(c.server_pid);
+        let after_tcp = procfs::tcp_mem_kib();
+        let mut settled = None;
+        if c.memory {
+            self.set_phase(Phase::Settle);
+            if let Some(s) = sampler {
+                let _ = s.await;
+            }
+            tokio::time::sleep(c.settle).await;
+            settled = Some((sample(c.server_pid), procfs::tcp_mem_kib()));
+        }
         self.finish().await;
 
         let s = self.shared.stats.borrow();
@@ -319,6 +348,27 @@ impl Run {
         );
         r.insert("rss_before_kib".into(), json!(before.server_rss));
         r.insert("rss_after_kib".into(), json!(after.server_rss));
+        if c.memory {
+            let (settled, settled_tcp) = settled.unwrap_or((after, after_tcp));
+            let peak = peak.get().max(after.server_rss.unwrap_or(0));
+            r.insert("rss_baseline_kib".into(), json!(baseline.server_rss));
+            r.insert("rss_peak_kib".into(), json!(peak));
+            r.insert("rss_settled_kib".into(), json!(settled.server_rss));
+            r.insert("settle_s".into(), json!(c.settle.as_secs_f64()));
+            r.insert("tcp_mem_baseline_kib".into(), json!(baseline_tcp));
+            r.insert("tcp_mem_after_kib".into(), json!(after_tcp));
+            r.insert("tcp_mem_settled_kib".into(), json!(settled_tcp));
+            let growth =
+                |v: Option<u64>| Some(round((v? as f64 - baseline.server_rss? as f64) / 1024.0, 1));
+            r.insert("rss_peak_growth_mib".into(), json!(growth(Some(peak))));
+            r.insert(
+                "rss_settled_growth_mib".into(),
+                json!(growth(settled.server_rss)),
+            );
+            let tcp = |v: Option<u64>| Some(round((v? as f64 - baseline_tcp? as f64) / 1024.0, 1));
+            r.insert("tcp_mem_growth_mib".into(), json!(tcp(after_tcp)));
+            r.insert("tcp_mem_settled_growth_mib".into(), json!(tcp(settled_tcp)));
+        }
         r.append(&mut extra);
         r
     }
