@@ -175,8 +175,15 @@ fn build(r: &mut Reader<'_>, profile: &Profile) -> Built {
     let flags = r.u8();
     let body = r.blob();
     let extra = r.blob();
-    let prefix = if session & 0x80 != 0 { "/strict" } else { "/echo" };
-    let target = format!("{prefix}{}", path.replace("{s}", &format!("s{}", session % 4)));
+    let prefix = if session & 0x80 != 0 {
+        "/strict"
+    } else {
+        "/echo"
+    };
+    let target = format!(
+        "{prefix}{}",
+        path.replace("{s}", &format!("s{}", session % 4))
+    );
     let connect = flags & 0x80 != 0 && ws == 1;
     let mut req = Request::new(if connect { "CONNECT" } else { method }, target);
     req.http10 = flags & 1 != 0;
@@ -269,7 +276,8 @@ fuzz_target!(|input: &[u8]| {
     let mut ops = 0;
     while !r.data.is_empty() && ops < MAX_OPS {
         ops += 1;
-        let pick = |h: &Harness, n: u8| (!h.conns.is_empty()).then(|| usize::from(n) % h.conns.len());
+        let pick =
+            |h: &Harness, n: u8| (!h.conns.is_empty()).then(|| usize::from(n) % h.conns.len());
         match r.u8() % 14 {
             0 => {
                 let b = build(&mut r, &profile);

@@ -665,8 +665,10 @@ fn form_encode(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The request's bytes, and the framing its frames use if it is an upgrade.
-fn render(r: &Req, profile: &Profile) -> (Vec<u8>, Option<Framing>, Vec<(String, Vec<u8>)>) {
+/// A request's bytes, the framing its frames use if it is an upgrade, and its header lines.
+type Rendered = (Vec<u8>, Option<Framing>, Vec<(String, Vec<u8>)>);
+
+fn render(r: &Req, profile: &Profile) -> Rendered {
     let prefix = ["/echo", "/strict", "/nowhere"][usize::from(r.endpoint % 3)];
     let server = match &r.server_id {
         ServerIdChoice::Usual => "000".to_string(),

@@ -67,8 +67,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use sockjs_core::bytes::BytesMut;
-use sockjs_core::transport::{eventsource, htmlfile, jsonp, xhr};
 use sockjs_core::http::Request;
+use sockjs_core::transport::{eventsource, htmlfile, jsonp, xhr};
 use sockjs_core::{
     Authorization, CloseReason, Config, ConnectionId, Event, Io, Limits, RequestExtras, Response,
     ResponseBody, Server, SessionBinding, SessionId, frame,
@@ -401,8 +401,14 @@ impl Harness {
             .filter(|h| is_identity_header(&h.name))
             .map(|h| (h.name.to_vec(), h.value.to_vec()))
             .collect();
-        let fed = 64 + request.target.len() + request.body.len()
-            + request.headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum::<usize>();
+        let fed = 64
+            + request.target.len()
+            + request.body.len()
+            + request
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.len() + 4)
+                .sum::<usize>();
         self.begin(Call::Feed(self.conns.len()));
         let id = self.server.handle_request(self.now, peer, request, extras);
         assert!(
@@ -1145,8 +1151,7 @@ impl Harness {
                             matches,
                             "a message for {session} bound to {bound:?} on {connection} from {}, \
                              whose requests carried {:?}",
-                            c.ip,
-                            c.carried
+                            c.ip, c.carried
                         );
                     }
                     let s = &mut self.sessions[j];
@@ -1176,12 +1181,18 @@ impl Harness {
                     let Some(&i) = self.by_conn.get(&connection) else {
                         panic!("Event::Authorize for {connection}, never accepted");
                     };
-                    assert!(!self.shut_down, "Event::Authorize for {connection} after shutdown");
+                    assert!(
+                        !self.shut_down,
+                        "Event::Authorize for {connection} after shutdown"
+                    );
                     let authorizes = self
                         .server
                         .endpoint_options(endpoint)
                         .is_some_and(|o| o.authorize);
-                    assert!(authorizes, "Event::Authorize on endpoint {endpoint}, which does not");
+                    assert!(
+                        authorizes,
+                        "Event::Authorize on endpoint {endpoint}, which does not"
+                    );
                     assert_eq!(info.peer.port(), self.conns[i].port, "Authorize: its peer");
                     let live_before = self.live_at_call.get(i).copied().unwrap_or(false);
                     let c = &mut self.conns[i];
@@ -1194,7 +1205,11 @@ impl Harness {
                     } else {
                         // Held, then ended within the same call (its Io::Close was drained
                         // first): nothing is pending.
-                        assert!(live_before, "Event::Authorize for {connection}, in {:?}", c.phase);
+                        assert!(
+                            live_before,
+                            "Event::Authorize for {connection}, in {:?}",
+                            c.phase
+                        );
                     }
                 }
             }
@@ -1330,11 +1345,25 @@ fn check_response(id: ConnectionId, r: &Response) {
             "{id}: a line break in {name}"
         );
     }
-    assert_eq!(r.status == 101, r.upgrade && r.status != 200, "{id}: upgrade on {}", r.status);
+    assert_eq!(
+        r.status == 101,
+        r.upgrade && r.status != 200,
+        "{id}: upgrade on {}",
+        r.status
+    );
     if r.upgrade {
-        assert!(matches!(r.status, 101 | 200), "{id}: upgrade on {}", r.status);
+        assert!(
+            matches!(r.status, 101 | 200),
+            "{id}: upgrade on {}",
+            r.status
+        );
         assert_eq!(r.body, ResponseBody::Empty, "{id}: a body on an upgrade");
     }
-    assert_eq!(r.reason.is_some(), r.status == 101 && r.header("sec-websocket-accept").is_none(),
-        "{id}: reason {:?} on {}", r.reason, r.status);
+    assert_eq!(
+        r.reason.is_some(),
+        r.status == 101 && r.header("sec-websocket-accept").is_none(),
+        "{id}: reason {:?} on {}",
+        r.reason,
+        r.status
+    );
 }
