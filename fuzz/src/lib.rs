@@ -8,6 +8,5 @@
 
 pub mod client;
 pub mod harness;
-pub mod peer;
 pub mod split;
 pub mod ws_read;
