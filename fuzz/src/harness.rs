@@ -749,10 +749,16 @@ impl Harness {
             return;
         }
         let out = &c.output[..];
-        let (head_end, hixie) = match &c.exchange {
-            // An exchange's output after its upgrade is the stream itself.
+        let (head_end, hixie, deflate) = match &c.exchange {
+            // An exchange's output after its upgrade is the stream itself; its head (and
+            // whether it agreed to permessage-deflate) is the structured response.
             Some(x) => match &x.response {
-                Some(r) if r.upgrade => (0, r.reason.is_some()),
+                Some(r) if r.upgrade => {
+                    let deflate = r
+                        .header("sec-websocket-extensions")
+                        .is_some_and(|v| v.starts_with(b"permessage-deflate"));
+                    (0, r.reason.is_some(), deflate)
+                }
                 _ => return,
             },
             None => {
@@ -763,14 +769,15 @@ impl Harness {
                     return;
                 };
                 let hixie = out.starts_with(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
-                (head_end + 4, hixie)
+                let deflate = !hixie
+                    && String::from_utf8_lossy(&out[..head_end + 4])
+                        .to_ascii_lowercase()
+                        .contains("\r\nsec-websocket-extensions: permessage-deflate");
+                (head_end + 4, hixie, deflate)
             }
         };
         let start = if hixie { head_end + 16 } else { head_end };
-        let deflate = !hixie
-            && String::from_utf8_lossy(&out[..head_end])
-                .to_ascii_lowercase()
-                .contains("\r\nsec-websocket-extensions: permessage-deflate");
+        let deflate = !hixie && deflate;
         let frames = ws_read::frames(
             out.get(start..).unwrap_or_default(),
             hixie,
