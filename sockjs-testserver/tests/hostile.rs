@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Conn, TestServer, exchange, sid};
+use support::{Conn, TestServer, WS_HEADERS, exchange, sid};
 
 /// A normal client gets a normal session.
 fn still_serving(s: &TestServer) {
@@ -296,12 +296,7 @@ fn authorization_refuses_before_a_session_opens(rt: &str) {
         }
         let mut ws = Conn::open(s.addr);
         let mut h = headers.to_vec();
-        h.extend([
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Version", "13"),
-            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-        ]);
+        h.extend(WS_HEADERS);
         ws.request(
             "GET",
             &format!("/auth_echo/000/{}/websocket", sid()),
@@ -331,12 +326,7 @@ fn authorization_refuses_before_a_session_opens(rt: &str) {
     assert_eq!(r.text(), "a[\"hey\"]\n");
     let mut ws = Conn::open(s.addr);
     let mut h = ok.to_vec();
-    h.extend([
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Version", "13"),
-        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-    ]);
+    h.extend(WS_HEADERS);
     ws.request(
         "GET",
         &format!("/auth_echo/000/{}/websocket", sid()),
@@ -394,12 +384,7 @@ fn per_peer_limits(rt: &str) {
     );
     let mut ws = Conn::open_from(s.addr, b);
     let path = format!("/echo/000/{}/websocket", sid());
-    let headers = [
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Version", "13"),
-        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-    ];
+    let headers = WS_HEADERS;
     ws.request("GET", &path, &headers, b"");
     assert_eq!(ws.response().status, 503);
     still_serving(&s);

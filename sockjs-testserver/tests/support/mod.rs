@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An RFC 6455 (version 13) handshake's headers, with the suite's sample key.
+pub const WS_HEADERS: [(&str, &str); 4] = [
+    ("Upgrade", "websocket"),
+    ("Connection", "Upgrade"),
+    ("Sec-WebSocket-Version", "13"),
+    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+];
+
 /// The `sockjs_url` the tests' iframe page expectations are computed for.
 const SOCKJS_URL: &str = "http://localhost:8080/lib/sockjs.js";
 
@@ -340,17 +348,7 @@ impl Conn {
     /// Upgrades to an RFC 6455 WebSocket at `path`.
     pub fn websocket(addr: SocketAddr, path: &str) -> Conn {
         let mut c = Conn::open(addr);
-        c.request(
-            "GET",
-            path,
-            &[
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Version", "13"),
-                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-            ],
-            b"",
-        );
+        c.request("GET", path, &WS_HEADERS, b"");
         let r = c.head();
         assert_eq!(r.status, 101, "{}", r.head);
         assert_eq!(
