@@ -252,48 +252,36 @@ where
     };
     let peer = (shared.peer_addr)(&parts.extensions)
         .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-    let target = parts.uri.path_and_query().map_or_else(
-        || Bytes::from_static(b"/"),
-        |pq| Bytes::copy_from_slice(pq.as_str().as_bytes()),
-    );
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| Header {
-            name: Bytes::copy_from_slice(name.as_str().as_bytes()),
-            value: Bytes::copy_from_slice(value.as_bytes()),
-        })
-        .collect();
-    let core_request = sockjs_core::http::Request {
-        method: Method::from_bytes(parts.method.as_str().as_bytes()),
-        target,
-        version: if parts.version == http::Version::HTTP_10 {
-            Version::Http10
-        } else {
-            Version::Http11
-        },
-        headers,
-        body,
-        keep_alive: true,
-    };
+    // The rest of the request (its head's buffers) is dropped here, before any wait.
+    let (core_request, extensions) = core_request(parts, body);
     let extras = RequestExtras {
         body_too_large,
         connect_protocol,
     };
     let driver = shared.driver.clone();
-    let http::request::Parts { extensions, .. } = parts;
+    let (conn, answer) = driver.exchange(peer, core_request, extras, extensions);
     let exchange = Exchange {
-        conn: driver.exchange(peer, core_request, extras, extensions),
+        conn,
         driver,
         taken: false,
     };
     // Nothing of the request is kept while the response waits (a parked poll), but for what
     // its session holds.
     drop(shared);
-    let Some(head) = poll_fn(|cx| exchange.driver.poll_response(&exchange.conn, cx)).await else {
-        return status_only(StatusCode::INTERNAL_SERVER_ERROR);
+    let (head, body) = match answer {
+        Some(answer) => (answer.head, answer.body),
+        None => match poll_fn(|cx| exchange.driver.poll_response(&exchange.conn, cx)).await {
+            Some(head) => (head, None),
+            None => return status_only(StatusCode::INTERNAL_SERVER_ERROR),
+        },
     };
-    let mut response = Response::new(SockJsBody { kind: Kind::Empty });
+    let kind = match body {
+        // The core has handed all of it over: the exchange is done.
+        Some(body) if !body.is_empty() => Kind::Full(Some(body)),
+        Some(_) => Kind::Full(None),
+        None => Kind::Empty,
+    };
+    let mut response = Response::new(SockJsBody { kind });
     *response.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK);
     if let Some(reason) = head.reason
         && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
@@ -341,6 +329,9 @@ where
         }
         return response;
     }
+    if matches!(response.body().kind, Kind::Full(_)) {
+        return response;
+    }
     let hint = match head.body {
         ResponseBody::Empty => {
             // The core is done with it (or is about to be): the exchange drops quietly.
@@ -351,6 +342,51 @@ where
     };
     response.body_mut().kind = Kind::Exchange { exchange, hint };
     response
+}
+
+/// The core's form of a request, and the request's extensions; the rest is dropped.
+fn core_request(
+    parts: http::request::Parts,
+    body: Bytes,
+) -> (sockjs_core::http::Request, http::Extensions) {
+    // The target and the headers copied into one buffer, then cut into the core's pieces.
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut copy = BytesMut::with_capacity(
+        target.len()
+            + parts
+                .headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len())
+                .sum::<usize>(),
+    );
+    copy.extend_from_slice(target.as_bytes());
+    for (name, value) in &parts.headers {
+        copy.extend_from_slice(name.as_str().as_bytes());
+        copy.extend_from_slice(value.as_bytes());
+    }
+    let mut copy = copy.freeze();
+    let target = copy.split_to(target.len());
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: copy.split_to(name.as_str().len()),
+            value: copy.split_to(value.len()),
+        })
+        .collect();
+    let request = sockjs_core::http::Request {
+        method: Method::from_bytes(parts.method.as_str().as_bytes()),
+        target,
+        version: if parts.version == http::Version::HTTP_10 {
+            Version::Http10
+        } else {
+            Version::Http11
+        },
+        headers,
+        body,
+        keep_alive: true,
+    };
+    (request, parts.extensions)
 }
 
 /// A response with no body.
