@@ -185,11 +185,6 @@ pub struct SockJsService<S> {
 }
 
 impl<S> SockJsService<S> {
-    /// Whether a request for `path` is SockJS's.
-    fn owns(&self, path: &str) -> bool {
-        sockjs_core::route::route(&self.shared.prefixes, path.as_bytes()).is_some()
-    }
-
     /// See [`SockJsLayer::peer_addr`].
     pub fn peer_addr(mut self, peer_addr: PeerAddr) -> Self {
         with_peer_addr(&mut self.shared, peer_addr);
@@ -220,7 +215,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if !self.owns(request.uri().path()) {
+        if !owns(&self.shared.prefixes, request.uri().path()) {
             let inner = self.inner.call(request);
             return Box::pin(async move {
                 Ok(inner.await?.map(|body| SockJsBody {
@@ -231,6 +226,15 @@ where
         let shared = self.shared.clone();
         Box::pin(async move { Ok(serve(shared, request).await) })
     }
+}
+
+/// Whether a request for `path` is SockJS's: it is under a prefix (the core routes it,
+/// answering `404` itself to what it does not serve there, as the built-in path does).
+fn owns(prefixes: &[String], path: &str) -> bool {
+    prefixes.iter().any(|prefix| {
+        path.strip_prefix(prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Serves one request under a SockJS prefix.
@@ -292,10 +296,8 @@ where
     let headers = response.headers_mut();
     headers.reserve(head.headers.len());
     for (name, value) in head.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_maybe_shared(value),
-        ) {
+        if let (Some(name), Ok(value)) = (header_name(name), HeaderValue::from_maybe_shared(value))
+        {
             headers.append(name, value);
         }
     }
@@ -387,6 +389,22 @@ fn core_request(
         keep_alive: true,
     };
     (request, parts.extensions)
+}
+
+/// The `http` form of a header name the core writes (a table for the ones every response
+/// has, parsing for the rest).
+fn header_name(name: &'static str) -> Option<HeaderName> {
+    use http::header;
+    Some(match name {
+        "Content-Type" => header::CONTENT_TYPE,
+        "Cache-Control" => header::CACHE_CONTROL,
+        "Access-Control-Allow-Origin" => header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        "Access-Control-Allow-Credentials" => header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        "Vary" => header::VARY,
+        "Set-Cookie" => header::SET_COOKIE,
+        "Expires" => header::EXPIRES,
+        _ => return HeaderName::from_bytes(name.as_bytes()).ok(),
+    })
 }
 
 /// A response with no body.
@@ -531,6 +549,57 @@ where
                 hint.map_or_else(SizeHint::default, SizeHint::with_exact)
             }
             Kind::Inner(body) => body.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_name_table_agrees_with_parsing() {
+        for name in [
+            "Content-Type",
+            "Cache-Control",
+            "Access-Control-Allow-Origin",
+            "Access-Control-Allow-Credentials",
+            "Vary",
+            "Set-Cookie",
+            "Expires",
+            "Sec-WebSocket-Accept",
+            "ETag",
+        ] {
+            assert_eq!(
+                header_name(name),
+                HeaderName::from_bytes(name.as_bytes()).ok(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn owns_what_the_core_routes() {
+        let prefixes = vec!["/echo".to_string(), "/echo/deep".to_string(), String::new()];
+        for set in [&prefixes[..1], &prefixes[..2], &prefixes[2..]] {
+            for path in [
+                "/",
+                "",
+                "/echo",
+                "/echo/",
+                "/echo/info",
+                "/echoes",
+                "/echo/deep/info",
+                "/echo/0/1/xhr",
+                "/other",
+                "/echo/deep",
+            ] {
+                assert_eq!(
+                    owns(set, path),
+                    sockjs_core::route::route(set, path.as_bytes()).is_some(),
+                    "{set:?} {path}"
+                );
+            }
         }
     }
 }
