@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn owns_what_the_core_routes() {
-        let prefixes = vec!["/echo".to_string(), "/echo/deep".to_string(), String::new()];
+        let prefixes = ["/echo".to_string(), "/echo/deep".to_string(), String::new()];
         for set in [&prefixes[..1], &prefixes[..2], &prefixes[2..]] {
             for path in [
                 "/",
