@@ -8,5 +8,6 @@
 
 pub mod client;
 pub mod harness;
+pub mod peer;
 pub mod split;
 pub mod ws_read;
