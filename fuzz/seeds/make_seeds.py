@@ -392,3 +392,28 @@ write("exchange", "authorize_and_bind", security(1 | 2, 4, conns=3, sessions=2, 
       + ex_profile(0, [], cookie=2)
       + ex_request(EX_XHR, session=0x80)
       + ex_written(5) + ex_written(6))
+
+# An authorizing endpoint's hixie-76 handshake accepted, then answered again (a refusal for
+# a connection with nothing pending, which the core ignores) before its key bytes come: the
+# session opens with the key bytes, as the first Accept said. The harness once let the
+# second answer wipe out the first.
+EX_HIXIE = 15
+write("exchange", "regress_authorize_late_answer_after_hixie_accept",
+      security(1, 0, auth=20) + EX_SETUP
+      + ex_request(EX_HIXIE, session=1)
+      + ex_authorize(0)
+      + ex_authorize(0, refuse=True, any_conn=True, status=403, body=b"too late")
+      + bytes([2, 0]) + blob(b"12345678")
+      + bytes([8, 0]) + blob(b"after the key")
+      + ex_written(0))
+
+# A native WebSocket session whose output is stalled (32 bytes of unflushed output at most)
+# is closed for a full queue with a message still queued; the client's close frame arrives
+# before anything was written: the server answers it at once (RFC 6455 5.5.1) and what the
+# session still queued is dropped. The harness once owed that message to the client.
+write("exchange", "regress_ws_client_close_before_queue_flushed",
+      bytes([0xfe, 3, 4, 3, 2, 3, 10, 25, 1, 10, 20, 64, 77])
+      + ex_request(EX_WS, session=2, accepted=True)
+      + bytes([8, 0]) + blob(b"a" * 100)
+      + bytes([8, 0]) + blob(b"b" * 100)
+      + bytes([3, 0, 2]) + blob(b""))
