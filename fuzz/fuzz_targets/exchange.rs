@@ -1,8 +1,8 @@
 //! The request-level entry (`Server::handle_request`, "exchanges"), driven by a program of
 //! host and application operations, beside connections the core frames itself.
 //!
-//! The input is a program in a small byte code: the configuration of the `server` target
-//! (13 bytes, same meaning), then operations: hand over a request from a menu of every
+//! The input is a program in a small byte code: the configuration of `sockjs_fuzz::setup`
+//! (13 bytes, as for the `server` target), then operations: hand over a request from a menu of every
 //! SockJS URL (the request a host's HTTP stack would parse, varied by flags: HTTP/1.0, an
 //! origin, a cookie, an extra header, a body cut at `max_body_size` with `body_too_large`,
 //! an RFC 8441 extended CONNECT), or send the same request's bytes on an accepted
@@ -42,7 +42,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sockjs_core::bytes::Bytes;
 use sockjs_core::http::{DecoderLimits, Method, RequestDecoder};
-use sockjs_core::{Authorization, Config, Limits, Options, RequestExtras};
+use sockjs_core::{Authorization, RequestExtras};
 use sockjs_fuzz::client::{Request, hixie_key, hixie_text, ws_frame};
 use sockjs_fuzz::harness::Harness;
 use sockjs_fuzz::peer::{self, Profile, Security};
@@ -74,60 +74,6 @@ const TEMPLATES: &[(&str, &str, u8)] = &[
     ("GET", "/nothing/here", 0),
     ("POST", "/000/{s}/websocket", 1),
 ];
-
-fn config(setup: [u8; 13], security: &Security) -> Config {
-    let [
-        heartbeat,
-        disconnect,
-        response_limit,
-        ping_timeout,
-        max_sessions,
-        max_connections,
-        max_queued_bytes,
-        max_queued_messages,
-        max_unflushed,
-        max_frame,
-        max_message,
-        max_body,
-        max_head,
-    ] = setup.map(usize::from);
-    let ms = |n: usize, unit: usize| Duration::from_millis((50 + n * unit) as u64);
-    let echo = Options::default()
-        .heartbeat_delay(ms(heartbeat, 40))
-        .disconnect_delay(ms(disconnect, 40))
-        .response_limit(response_limit * 32)
-        .websocket_ping_timeout((ping_timeout != 0).then(|| ms(ping_timeout, 40)));
-    let echo = security.apply(0, echo);
-    let strict = Options::default()
-        .websocket(false)
-        .cookie_needed(true)
-        .heartbeat_delay(ms(heartbeat, 20))
-        .disconnect_delay(ms(disconnect, 20))
-        .allowed_origins(["http://good.example"]);
-    let strict = security.apply(1, strict);
-    let mut limits = Limits::default();
-    limits.max_head_size = 256 + max_head * 8;
-    limits.max_headers = 24;
-    limits.max_body_size = max_body * 8;
-    limits.max_frame_size = max_frame * 4;
-    limits.max_message_size = max_message * 8;
-    limits.max_queued_bytes = max_queued_bytes * 16;
-    limits.max_queued_messages = max_queued_messages % 32;
-    limits.max_sessions = 1 + max_sessions % 6;
-    limits.max_connections = 1 + max_connections % 8;
-    limits.max_unflushed_bytes = max_unflushed * 32;
-    limits.request_timeout = Duration::from_secs(3);
-    limits.keep_alive_timeout = Duration::from_secs(8);
-    limits.write_timeout = Duration::from_secs(5);
-    limits.close_timeout = Duration::from_secs(2);
-    security.limits(&mut limits);
-    security.config(
-        Config::new()
-            .endpoint("/echo", echo)
-            .endpoint("/strict", strict)
-            .limits(limits),
-    )
-}
 
 /// Reads the byte code; past the end of the input every read gives zeros or nothing.
 struct Reader<'a> {
@@ -267,7 +213,7 @@ fuzz_target!(|input: &[u8]| {
     let (security, input) = Security::decode(input);
     let mut r = Reader { data: input };
     let setup = std::array::from_fn(|_| r.u8());
-    let mut h = Harness::new(config(setup, &security));
+    let mut h = Harness::new(sockjs_fuzz::setup::config(setup, &security));
     // What requests say about their client, and the address they come from, until changed.
     let mut profile = Profile::default();
     let mut address = peer::ADDRESSES[0];
@@ -278,7 +224,14 @@ fuzz_target!(|input: &[u8]| {
         ops += 1;
         let pick =
             |h: &Harness, n: u8| (!h.conns.is_empty()).then(|| usize::from(n) % h.conns.len());
-        match r.u8() % 14 {
+        let tag = r.u8() % 14;
+        if sockjs_fuzz::harness::tracing() {
+            eprintln!(
+                "op {ops}: {tag}, then {:?}",
+                &r.data[..r.data.len().min(12)]
+            );
+        }
+        match tag {
             0 => {
                 let b = build(&mut r, &profile);
                 let max_body = h.limits().max_body_size;

@@ -67,7 +67,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sockjs_core::bytes::BytesMut;
 use sockjs_core::ws::deflate::{DeflateConfig, Deflater, negotiate};
-use sockjs_core::{Authorization, Config, Limits, Options};
+use sockjs_core::{Authorization, Config};
 use sockjs_fuzz::client::{BodyFraming, Request, hixie_key, hixie_text, ws_frame};
 use sockjs_fuzz::harness::Harness;
 use sockjs_fuzz::peer::{self, Profile, Security};
@@ -89,68 +89,7 @@ struct Setup([u8; 13]);
 
 impl Setup {
     fn config(&self, security: &Security) -> Config {
-        let [
-            heartbeat,
-            disconnect,
-            response_limit,
-            ping_timeout,
-            max_sessions,
-            max_connections,
-            max_queued_bytes,
-            max_queued_messages,
-            max_unflushed,
-            max_frame,
-            max_message,
-            max_body,
-            max_head,
-        ] = self.0.map(usize::from);
-        let compression = (max_head & 0x80 != 0).then(|| DeflateConfig {
-            server_no_context_takeover: max_body & 0x80 != 0,
-            client_no_context_takeover: max_body & 0x80 != 0,
-            min_message_size: if max_message & 0x80 != 0 { 0 } else { 64 },
-            ..DeflateConfig::default()
-        });
-        let (max_head, max_body, max_message) =
-            (max_head & 0x7f, max_body & 0x7f, max_message & 0x7f);
-        let ms = |n: usize, unit: usize| Duration::from_millis((50 + n * unit) as u64);
-        let echo = Options::default()
-            .heartbeat_delay(ms(heartbeat, 40))
-            .disconnect_delay(ms(disconnect, 40))
-            .response_limit(response_limit * 32)
-            .websocket_ping_timeout((ping_timeout != 0).then(|| ms(ping_timeout, 40)))
-            .compression(compression);
-        let echo = security.apply(0, echo);
-        let strict = Options::default()
-            .websocket(false)
-            .cookie_needed(true)
-            .heartbeat_delay(ms(heartbeat, 20))
-            .disconnect_delay(ms(disconnect, 20))
-            .allowed_origins(["http://good.example"]);
-        let strict = security.apply(1, strict);
-        let mut limits = Limits::default();
-        limits.max_head_size = 256 + max_head * 8;
-        limits.max_headers = 24;
-        limits.max_body_size = max_body * 8;
-        limits.max_frame_size = max_frame * 4;
-        limits.max_message_size = max_message * 8;
-        limits.max_queued_bytes = max_queued_bytes * 16;
-        limits.max_queued_messages = max_queued_messages % 32;
-        limits.max_sessions = 1 + max_sessions % 6;
-        limits.max_connections = 1 + max_connections % 8;
-        limits.max_unflushed_bytes = max_unflushed * 32;
-        // A small budget, about two and a half send queues, so that it bites.
-        limits.max_buffered_bytes = 64 + max_queued_bytes * 40;
-        limits.request_timeout = Duration::from_secs(3);
-        limits.keep_alive_timeout = Duration::from_secs(8);
-        limits.write_timeout = Duration::from_secs(5);
-        limits.close_timeout = Duration::from_secs(2);
-        security.limits(&mut limits);
-        security.config(
-            Config::new()
-                .endpoint("/echo", echo)
-                .endpoint("/strict", strict)
-                .limits(limits),
-        )
+        sockjs_fuzz::setup::config(self.0, security)
     }
 }
 

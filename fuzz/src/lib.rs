@@ -9,5 +9,6 @@
 pub mod client;
 pub mod harness;
 pub mod peer;
+pub mod setup;
 pub mod split;
 pub mod ws_read;
