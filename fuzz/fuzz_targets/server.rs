@@ -24,11 +24,8 @@
 //!            authorization-timeout linger-timeout shutdown-timeout flags (see `peer::Security`)
 //! setup    = heartbeat disconnect response_limit ping_timeout max_sessions max_connections
 //!            max_queued_bytes max_queued_messages max_unflushed max_frame max_message
-//!            max_body max_head                        (one byte each, scaled; bit 7 of
-//!            max_head turns permessage-deflate on for /echo, bit 7 of max_body asks for
-//!            no context takeover both ways, bit 7 of max_message for a minimum message
-//!            size of 0; the memory budget is 64 + 40 x the max_queued_bytes byte, about
-//!            2.5 send queues)
+//!            max_body max_head                        (one byte each, scaled, as
+//!            `sockjs_fuzz::setup` says: bit 7 of max_head turns permessage-deflate on)
 //! op       = 0 accept | 1 conn req split:blob | 2 conn n frame{n} split:blob
 //!          | 3 conn raw:blob | 4 conn amount:u16 (write: 0 until no output is left,
 //!            else one write of at most that many bytes) | 5 conn (closed)

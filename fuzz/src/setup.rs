@@ -10,13 +10,14 @@
 //! One byte each, scaled; bit 7 of `max_head` turns permessage-deflate on for `/echo`, bit 7
 //! of `max_body` asks for no context takeover both ways, bit 7 of `max_message` for a
 //! minimum message size of 0; the memory budget is 64 + 40 x the `max_queued_bytes` byte,
-//! about 2.5 send queues. Two endpoints: `/echo` (every transport) and `/strict` (no
+//! about 2.5 send queues (plus one connection's deflate state when compression is on with
+//! context takeover). Two endpoints: `/echo` (every transport) and `/strict` (no
 //! WebSocket, a cookie needed, one allowed origin), each with the authorization and binding
 //! [`Security`] gives it.
 
 use std::time::Duration;
 
-use sockjs_core::ws::deflate::DeflateConfig;
+use sockjs_core::ws::deflate::{DEFLATER_MEMORY, DeflateConfig, INFLATER_MEMORY};
 use sockjs_core::{Config, Limits, Options};
 
 use crate::peer::Security;
@@ -71,8 +72,18 @@ pub fn config(setup: [u8; 13], security: &Security) -> Config {
     limits.max_sessions = 1 + max_sessions % 6;
     limits.max_connections = 1 + max_connections % 8;
     limits.max_unflushed_bytes = max_unflushed * 32;
-    // A small budget, about two and a half send queues, so that it bites.
-    limits.max_buffered_bytes = 64 + max_queued_bytes * 40;
+    // A small budget, about two and a half send queues, so that it bites; with compression,
+    // room on top for one connection's deflate state, which the budget charges from the
+    // handshake on (a second connection with context takeover is answered without it).
+    let takeover = compression
+        .as_ref()
+        .is_some_and(|c| !c.server_no_context_takeover || !c.client_no_context_takeover);
+    let deflate_room = if takeover {
+        DEFLATER_MEMORY + INFLATER_MEMORY
+    } else {
+        0
+    };
+    limits.max_buffered_bytes = 64 + max_queued_bytes * 40 + deflate_room;
     limits.request_timeout = Duration::from_secs(3);
     limits.keep_alive_timeout = Duration::from_secs(8);
     limits.write_timeout = Duration::from_secs(5);
