@@ -301,7 +301,6 @@ async fn one_encoding_per_publish_and_a_slow_subscriber_does_not_hold_it_up() {
     server.shutdown();
 }
 
-#[cfg(feature = "redis")]
 mod redis {
     //! Two nodes on one `redis-server` of the test's own (127.0.0.1, a free port, no
     //! persistence), stopped by its PID.
