@@ -50,7 +50,8 @@
 //! received (on connections whose first bytes were the 101): only well-formed server frames,
 //! and the messages the application sent, in order, none lost between two that arrived,
 //! none twice; when the server closed the session, all of them if its `c[...]` frame
-//! arrived, or else (on RFC 6455) if nothing cut the session short: no output of the
+//! arrived (unless that frame, or a raw WebSocket's close frame, is the memory budget's: a
+//! session closed already whose queue the budget dropped gets it instead of its own), or else (on RFC 6455) if nothing cut the session short: no output of the
 //! connection was dropped (an aborted close, or `handle_closed` with output waiting), the
 //! peer did not half-close it (after `handle_eof` the core writes what is on the connection,
 //! then ends the session as lost, dropping what it still queued), it sent no close frame
@@ -1000,7 +1001,7 @@ impl Harness {
         let failed = frames.iter().any(|f| {
             matches!(
                 f,
-                ws_read::ServerFrame::Close(Some(1002 | 1003 | 1007 | 1009))
+                ws_read::ServerFrame::Close(Some(1002 | 1003 | 1007 | 1009), _)
             )
         }) && !matches!(
             s.closed,
@@ -1009,7 +1010,25 @@ impl Harness {
                 ..
             })
         );
-        let owed = sockjs_closed || (!hixie && !c.dropped && !c.eof && !failed && !c.peer_close);
+        // A session closed already whose queue the memory budget dropped gets the budget's
+        // close frame instead of its own, saying that messages were lost: its `c[...]`
+        // frame, or on a raw WebSocket the close frame's reason
+        // (`seeds/exchange/regress_budget_drops_closed_session_queue`).
+        let (budget_code, budget_text) = CloseReason::MemoryBudget.code_and_reason();
+        let budget_frame = frame::close_frame(budget_code, budget_text);
+        let budget_dropped = frames.iter().any(|f| match f {
+            ws_read::ServerFrame::Text(t) => {
+                s.protocol == "websocket" && t.as_slice() == budget_frame.as_ref()
+            }
+            ws_read::ServerFrame::Close(Some(code), reason) => {
+                s.protocol == "websocket-raw"
+                    && *code == budget_code
+                    && reason.as_slice() == budget_text.as_bytes()
+            }
+            _ => false,
+        });
+        let owed = !budget_dropped
+            && (sockjs_closed || (!hixie && !c.dropped && !c.eof && !failed && !c.peer_close));
         if flushed && owed {
             assert_eq!(
                 received, s.sent,

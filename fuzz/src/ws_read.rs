@@ -12,9 +12,9 @@ pub enum ServerFrame {
     Ping,
     /// A pong.
     Pong,
-    /// The closing frame, with its status code if it has one (never on hixie-76); nothing
-    /// may follow it.
-    Close(Option<u16>),
+    /// The closing frame, with its status code if it has one (never on hixie-76) and the
+    /// reason after it; nothing may follow it.
+    Close(Option<u16>, Vec<u8>),
 }
 
 /// The frames in `bytes`, everything after the 101 response head (and, for hixie-76, after
@@ -38,7 +38,7 @@ pub fn frames(bytes: &[u8], hixie: bool, cut: bool, deflate: bool) -> Vec<Server
             break;
         }
         assert!(
-            !matches!(out.last(), Some(ServerFrame::Close(_))),
+            !matches!(out.last(), Some(ServerFrame::Close(..))),
             "{} bytes after the close frame",
             rest.len()
         );
@@ -119,7 +119,10 @@ fn rfc6455_frame(b: &[u8], inflater: Option<&mut Inflater>) -> (ServerFrame, usi
     }
     let frame = match b[0] & 0x0f {
         1 => ServerFrame::Text(payload.to_vec()),
-        8 => ServerFrame::Close(payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]))),
+        8 => ServerFrame::Close(
+            payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]])),
+            payload.get(2..).unwrap_or_default().to_vec(),
+        ),
         9 => ServerFrame::Ping,
         10 => ServerFrame::Pong,
         op => panic!("a server frame with opcode {op}"),
@@ -138,7 +141,7 @@ fn hixie_frame(b: &[u8]) -> (ServerFrame, usize) {
         }
         0xff => {
             assert_eq!(b.get(1), Some(&0x00), "a hixie-76 close frame");
-            (ServerFrame::Close(None), 2)
+            (ServerFrame::Close(None, Vec::new()), 2)
         }
         other => panic!("a hixie-76 frame of type {other:#04x}"),
     }

@@ -412,3 +412,38 @@ fn large_and_small_messages_held_for_a_client_arrive_byte_exact_and_are_uncounte
     assert_eq!(h.ws_read_all(raw), frames);
     assert_eq!(h.server.buffered_bytes(), 0);
 }
+
+/// A session closed already still delivers what it queued before its close frame. When the
+/// budget drops that queue, the client must not get its ordinary close frame after the gap
+/// (a `c[...]` frame says everything before it arrived): it gets the budget's instead. Found
+/// by the `exchange` fuzz target (a WebSocket session closed for a full queue).
+#[test]
+fn a_closed_sessions_queue_dropped_for_the_budget_ends_with_the_budget_close_frame() {
+    let mut h = harness();
+    let url = session_url("closing");
+    assert_eq!(h.xhr(&url), "o\n");
+    let closing = h.opened();
+    fill(&mut h, closing, 60 * 1024);
+    h.app_close(closing, 3000, "Go away");
+    assert_eq!(
+        h.take_events(),
+        [Event::Closed {
+            session: closing,
+            reason: CloseReason::Application {
+                code: 3000,
+                reason: "Go away".into(),
+            },
+        }]
+    );
+    let (conn, s) = ws_session(&mut h, "other");
+    let held = h.server.buffered_bytes();
+    let big = "b".repeat(BUDGET - held + 1024);
+    h.app_send(s, &big);
+    // The closing session was the largest holder; it reported its close already.
+    assert_eq!(h.take_events(), []);
+    assert_within(&h, big.len() + 2);
+    assert_eq!(h.ws_text(conn), format!("a[\"{big}\"]"));
+    assert_eq!(h.xhr(&url), format!("{CLOSE}\n"));
+    // And so does every later poll, until the session is forgotten.
+    assert_eq!(h.xhr(&url), format!("{CLOSE}\n"));
+}

@@ -35,6 +35,8 @@ use super::Server;
 use super::connection::Closing;
 #[cfg(feature = "testing")]
 use super::connection::ConnState;
+use super::session::SessionState;
+use crate::frame;
 use crate::io::{CloseReason, ConnectionId, SessionId};
 
 /// The most a session must queue to be ranked (less with a small budget).
@@ -204,7 +206,10 @@ impl Server {
 
     /// Closes `session` for the budget, dropping its queue: the close frame follows what is
     /// already on its connection. A session closed already (delivering its last messages)
-    /// loses those, and gets its close frame at once.
+    /// loses those, and gets the budget's close frame at once instead of the one it was
+    /// closed with: a `c[...]` frame promises that every message before it arrived, so the
+    /// client must learn that these did not (`c[1013,"Server memory budget exceeded"]`, and
+    /// on a raw WebSocket the same code and reason in its close frame).
     fn budget_close(&mut self, now: Instant, session: SessionId) {
         let Some(s) = self.sessions.get_mut(session) else {
             // Not possible (forgotten sessions leave the ranking); never loop on it.
@@ -213,6 +218,11 @@ impl Server {
         };
         let open = s.is_open();
         let before = s.queued_bytes;
+        if !open && !s.queue.is_empty() {
+            let reason = CloseReason::MemoryBudget;
+            let (code, text) = reason.code_and_reason();
+            s.state = SessionState::Closing(frame::close_frame(code, text), reason);
+        }
         s.take_queue();
         self.dequeued(session, before);
         if open {
