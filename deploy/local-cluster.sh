@@ -132,7 +132,11 @@ start_redis() {
 }
 
 # ---- nodes
-has_flag() { "$server_bin" --help 2>&1 | grep -q -- "$1"; }
+has_flag() {
+  local usage
+  usage=$("$server_bin" --help 2>&1 || true)
+  [[ "$usage" == *"$1"* ]]
+}
 
 start_node() {
   local i=$1 p args=()
@@ -208,6 +212,7 @@ up() {
   for name in redis nginx haproxy $(seq -f 'node%g' 1 "$nodes"); do
     alive "$name" && { log "$name already runs (pid $(cat "$(pidfile "$name")")); run down first"; exit 1; }
   done
+  rm -f "$state"/*.log "$state"/nginx/logs/*.log
   install_missing redis-server redis-server
   install_missing "$lb" "$lb"
   ensure_server_bin
