@@ -4,8 +4,11 @@
 # all through the load balancer:
 #
 #   1. the SockJS protocol suite (.ci/protocol-suite.sh): latest 68/68 and quirks 1/1;
-#   2. sockjs-client in Node and headless Chromium, every transport and scenario
-#      (e2e/run.sh with SOCKJS_BASE_URL), broadcast between clients on any nodes included;
+#   2. sockjs-client in Node and headless Chromium, every transport (e2e/run.sh with
+#      SOCKJS_BASE_URL), broadcast between clients on any nodes included: every scenario
+#      through the first load balancer; through the others every Node scenario and, in
+#      Chromium, CLUSTER_TEST_BROWSER_SCENARIOS (echo,close,broadcast,cookie) unless
+#      CLUSTER_TEST_FULL=1;
 #   3. deploy/cluster-checks.mjs: sessions each on one node and spread over several;
 #      broadcast between clients on nodes proven different; redis-server restarted (broadcast
 #      resumes, no node restarted); a node killed (only its sessions close, they reconnect
@@ -16,8 +19,8 @@
 # on any failure. Everything started is stopped by its PID, on failure and interrupt too.
 #
 # Env: CLUSTER_TEST_LBS ("nginx haproxy"), CLUSTER_PORT (8090), CLUSTER_NODES (3),
-#      CLUSTER_TEST_PARTS ("suite e2e checks"), CLUSTER_TEST_E2E_SCENARIOS (all; else the
-#      E2E_SCENARIOS list), CLUSTER_TEST_CHECKS (all of cluster-checks.mjs), CLUSTER_TEST_LOGS
+#      CLUSTER_TEST_PARTS ("suite e2e checks"), CLUSTER_TEST_E2E_SCENARIOS (an E2E_SCENARIOS
+#      list for every load balancer and side), CLUSTER_TEST_CHECKS (all of cluster-checks.mjs), CLUSTER_TEST_LOGS
 #      (logs; default a new temp dir, kept), CLUSTER_SERVER_BIN (see local-cluster.sh; else
 #      the release build in the target dir, built if missing).
 set -uo pipefail
@@ -145,10 +148,26 @@ for lb in $lbs; do
   if has_part e2e; then
     e2e_env=(SOCKJS_BASE_URL="http://127.0.0.1:$CLUSTER_PORT" E2E_PAGE_PORT="$page_port" E2E_LABEL="$lb" E2E_QUIET=1
       E2E_TOTAL_TIMEOUT_MS=400000)
-    [ -z "${CLUSTER_TEST_E2E_SCENARIOS:-}" ] || e2e_env+=(E2E_SCENARIOS="$CLUSTER_TEST_E2E_SCENARIOS")
-    env "${e2e_env[@]}" timeout -k 10 420 bash e2e/run.sh >"$logs/$lb.e2e.log" 2>&1
-    tally "$lb sockjs-client" "$logs/$lb.e2e.log" "^"
-    grep -E '^FAIL|FAIL ' "$logs/$lb.e2e.log" | head -n 20
+    # The first load balancer gets every scenario on both sides; the others every Node
+    # scenario, and in Chromium every transport with the scenarios that exercise routing
+    # (the rest test the node, which the first run did through a load balancer already).
+    sides=("node browser")
+    if [ -n "${CLUSTER_TEST_E2E_SCENARIOS:-}" ]; then
+      e2e_env+=(E2E_SCENARIOS="$CLUSTER_TEST_E2E_SCENARIOS")
+    elif [ "$lb" != "${lbs%% *}" ] && [ "${CLUSTER_TEST_FULL:-0}" != 1 ]; then
+      sides=(node browser)
+    fi
+    for side in "${sides[@]}"; do
+      side_env=(E2E_SIDES="$side")
+      if [ "$side" = browser ]; then
+        side_env+=(E2E_SCENARIOS="${CLUSTER_TEST_BROWSER_SCENARIOS:-echo,close,broadcast,cookie}")
+      fi
+      name="$lb.e2e"
+      [ "$side" = "node browser" ] || name="$lb.e2e-$side"
+      env "${e2e_env[@]}" "${side_env[@]}" timeout -k 10 420 bash e2e/run.sh >"$logs/$name.log" 2>&1
+      tally "$lb sockjs-client (${side/ /+})" "$logs/$name.log" "^"
+      grep -E 'FAIL' "$logs/$name.log" | grep -v ' 0 failed' | head -n 20
+    done
   fi
 
   if has_part checks; then
