@@ -185,9 +185,17 @@ start_lb() {
     local prefix="$state/nginx"
     mkdir -p "$prefix/logs" "$prefix/temp"
     render "$repo/deploy/nginx/nginx.conf" "$prefix/nginx.conf" nginx
-    # Run as root, nginx's workers run as nobody: they write request bodies to temp/.
-    [ "$(id -u)" -ne 0 ] || chown -R nobody "$prefix/temp"
     local g="daemon off; pid $prefix/nginx.pid; error_log $prefix/logs/error.log info;"
+    # Run as root, nginx's workers run as nobody, and write large request bodies to temp/:
+    # if nobody cannot reach the state dir, they run as root (on 127.0.0.1 only).
+    if [ "$(id -u)" -eq 0 ]; then
+      mkdir -p "$prefix/temp/body"
+      chown -R nobody "$prefix/temp"
+      if ! runuser -u nobody -- test -w "$prefix/temp/body" 2>/dev/null; then
+        log "user nobody cannot write to $prefix/temp: nginx workers run as root"
+        g="$g user root;"
+      fi
+    fi
     nginx -t -q -p "$prefix/" -c "$prefix/nginx.conf" -g "$g"
     start nginx nginx -p "$prefix/" -c "$prefix/nginx.conf" -g "$g"
   else
@@ -212,9 +220,13 @@ up() {
   for name in redis nginx haproxy $(seq -f 'node%g' 1 "$nodes"); do
     alive "$name" && { log "$name already runs (pid $(cat "$(pidfile "$name")")); run down first"; exit 1; }
   done
+  local p
+  for p in "$redis_port" $(seq "$port" $((port + nodes))); do
+    port_free "$p" || { log "127.0.0.1:$p is taken"; exit 1; }
+  done
   rm -f "$state"/*.log "$state"/nginx/logs/*.log
   install_missing redis-server redis-server
-  install_missing "$lb" "$lb"
+  if [ "$lb" = nginx ]; then install_missing nginx nginx-light; else install_missing haproxy haproxy; fi
   ensure_server_bin
   # Whatever fails from here on (set -e), or an interrupt, stops what was started.
   trap 'log "up failed; stopping what was started"; down' EXIT
