@@ -56,9 +56,10 @@ install_missing() { # command package...
   fi
   log "installing $* (apt-get)"
   if [ ! -f "$state/.apt-updated" ]; then
-    $sudo apt-get update -qq && touch "$state/.apt-updated"
+    $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq && touch "$state/.apt-updated"
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+    --no-install-recommends "$@" >/dev/null
   command -v "$cmd" >/dev/null || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null
 }
 

@@ -113,6 +113,8 @@ pub struct BackendStats {
     pub rejected: u64,
     /// Connections to the broker made after the first (either way).
     pub reconnects: u64,
+    /// Topics the broker delivers to this node now.
+    pub subscribed: u64,
 }
 
 /// The in-process backend: one node, nothing crosses to another. The default.

@@ -178,6 +178,7 @@ struct Shared {
     duplicates: AtomicU64,
     rejected: AtomicU64,
     reconnects: AtomicU64,
+    subscribed: AtomicU64,
 }
 
 /// One publish on its way to Redis.
@@ -297,6 +298,7 @@ impl RedisBackend {
                 duplicates: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 reconnects: AtomicU64::new(0),
+                subscribed: AtomicU64::new(0),
             }),
         })
     }
@@ -400,6 +402,7 @@ impl Backend for RedisBackend {
             duplicates: s.duplicates.load(Ordering::Relaxed),
             rejected: s.rejected.load(Ordering::Relaxed),
             reconnects: s.reconnects.load(Ordering::Relaxed),
+            subscribed: s.subscribed.load(Ordering::Relaxed),
         }
     }
 }
@@ -654,6 +657,9 @@ async fn subscriber(shared: Arc<Shared>) {
                 }
                 actual = wanted;
                 generation = Some(g);
+                shared
+                    .subscribed
+                    .store(actual.len() as u64, Ordering::Relaxed);
                 if !shared.sub_connected.swap(true, Ordering::Relaxed) {
                     tracing::info!(topics = actual.len(), "topics: subscribed through Redis");
                 }
@@ -676,6 +682,7 @@ async fn subscriber(shared: Arc<Shared>) {
             }
         }
         shared.sub_connected.store(false, Ordering::Relaxed);
+        shared.subscribed.store(0, Ordering::Relaxed);
         shared.pause(backoff.next_wait()).await;
     }
 }
