@@ -226,6 +226,10 @@ up() {
     port_free "$p" || { log "127.0.0.1:$p is taken"; exit 1; }
   done
   rm -f "$state"/*.log "$state"/nginx/logs/*.log
+  echo "$nodes" >"$state/nodes"
+  echo "$port" >"$state/port"
+  echo "$redis_port" >"$state/redis_port"
+  echo "$lb" >"$state/lb"
   install_missing redis-server redis-server
   if [ "$lb" = nginx ]; then install_missing nginx nginx-light; else install_missing haproxy haproxy; fi
   ensure_server_bin
@@ -236,8 +240,6 @@ up() {
   for ((i = 1; i <= nodes; i++)); do start_node "$i"; done
   start_lb
   trap - EXIT INT TERM
-  echo "$nodes" >"$state/nodes"
-  echo "$lb" >"$state/lb"
   log "up: http://127.0.0.1:$port ($lb, $nodes nodes, state in $state)"
 }
 
@@ -271,7 +273,13 @@ node_index() {
   fi
 }
 
-[ ! -f "$state/nodes" ] || [ -n "${CLUSTER_NODES:-}" ] || nodes=$(cat "$state/nodes")
+# Every command but `up` uses the settings `up` recorded, unless given again.
+if [ "${1:-}" != up ]; then
+  [ ! -f "$state/nodes" ] || [ -n "${CLUSTER_NODES:-}" ] || nodes=$(cat "$state/nodes")
+  [ ! -f "$state/port" ] || [ -n "${CLUSTER_PORT:-}" ] || port=$(cat "$state/port")
+  [ ! -f "$state/redis_port" ] || [ -n "${CLUSTER_REDIS_PORT:-}" ] || redis_port=$(cat "$state/redis_port")
+  [ ! -f "$state/lb" ] || [ -n "${CLUSTER_LB:-}" ] || lb=$(cat "$state/lb")
+fi
 
 case "${1:-}" in
   up) up ;;
