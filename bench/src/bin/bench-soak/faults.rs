@@ -145,11 +145,14 @@ async fn fault(addr: SocketAddr, kind: &str, seed: u64) -> std::io::Result<()> {
             let mut conn = HttpConn::connect(addr).await?;
             for _ in 0..(1 + rng.next_u64() % 5) {
                 let path = session_path(&mut rng, "/echo");
-                let (_, _) = conn.request("POST", &format!("{path}/xhr"), b"", 1 << 16).await?;
+                let (_, _) = conn
+                    .request("POST", &format!("{path}/xhr"), b"", 1 << 16)
+                    .await?;
                 conn.request("POST", &format!("{path}/xhr_send"), b"[\"again\"]", 4096)
                     .await?;
                 if rng.next_u64() % 2 == 0 {
-                    conn.request("POST", &format!("{path}/xhr"), b"", 1 << 16).await?;
+                    conn.request("POST", &format!("{path}/xhr"), b"", 1 << 16)
+                        .await?;
                 }
                 if !conn.is_reusable() {
                     conn = HttpConn::connect(addr).await?;
@@ -160,10 +163,16 @@ async fn fault(addr: SocketAddr, kind: &str, seed: u64) -> std::io::Result<()> {
             // A second receiver while one is attached: answered c[2010,...] and left alone.
             let path = session_path(&mut rng, "/echo");
             let mut first = HttpConn::connect(addr).await?;
-            first.request("POST", &format!("{path}/xhr"), b"", 1 << 16).await?;
-            first.send_request("POST", &format!("{path}/xhr"), b"").await?;
+            first
+                .request("POST", &format!("{path}/xhr"), b"", 1 << 16)
+                .await?;
+            first
+                .send_request("POST", &format!("{path}/xhr"), b"")
+                .await?;
             let mut second = HttpConn::connect(addr).await?;
-            let _ = second.request("POST", &format!("{path}/xhr"), b"", 1 << 16).await?;
+            let _ = second
+                .request("POST", &format!("{path}/xhr"), b"", 1 << 16)
+                .await?;
         }
         "malformed-http" => {
             let path = session_path(&mut rng, "/echo");
