@@ -32,11 +32,16 @@
 //! (waiting for room; also as a `futures_sink::Sink`), `close(code, reason)` and show the
 //! `request` that opened it; its [`SessionHandle`] does the same from other tasks. The
 //! [`Callbacks`] trait is the event-style alternative (`on_open`, `on_message`, `on_close`).
+//!
+//! The [`client`] module is the other end: [`client::connect`] opens a session to any SockJS
+//! server (websocket, xhr_streaming, eventsource or xhr polling, with sockjs-client's
+//! fallback) and returns a [`client::ClientSession`] of the same shape.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod authorize;
 mod callbacks;
+pub mod client;
 mod connection;
 mod driver;
 mod inbox;
@@ -56,6 +61,11 @@ pub use bytes;
 
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
+    /// The client: what `connect` takes and gives.
+    pub use crate::client::{
+        ClientError, ClientOptions, ClientSession, Close, ClosedBy, ConnectError, ErrorKind,
+        Transport, UsageError,
+    };
     pub use crate::{
         Callbacks, CloseKind, CloseReason, Decision, Limit, Limits, Options, RefusalCause,
         RequestInfo, Runtime, ServerHandle, Session, SessionBinding, SessionError, SessionHandle,
@@ -66,7 +76,7 @@ pub use authorize::Decision;
 pub use callbacks::Callbacks;
 #[cfg(feature = "lock-stats")]
 pub use lock_stats::{LockStats, lock_stats};
-pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Runtime, Task};
+pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Connecting, Runtime, Task};
 pub use server::{Binding, Builder, Server, ServerHandle};
 pub use session::{Session, SessionError, SessionHandle};
 pub use sockjs_core::{
