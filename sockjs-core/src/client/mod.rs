@@ -355,6 +355,8 @@ struct Conn {
     head: Option<ResponseHead>,
     body: Body,
     ws: Option<Ws>,
+    /// The host reported its end: no [`Io`] may name it any more.
+    gone: bool,
 }
 
 /// What reading one connection's bytes came to, applied in order once it is decoded.
@@ -610,6 +612,7 @@ impl Client {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.gone = true;
         let mut steps = Vec::new();
         if c.ws.is_none() {
             match c.http.finish() {
@@ -641,6 +644,8 @@ impl Client {
                 }
                 Step::End => self.on_end(now, id, role),
                 Step::Ping(payload) => {
+                    // sockjs-node's heartbeat on a WebSocket is a ping, not `h`.
+                    self.touch(now);
                     let mut out = BytesMut::new();
                     let mask = self.mask();
                     crate::ws::frame::encode_masked_pong(&mut out, &payload, mask);
@@ -773,12 +778,17 @@ impl Client {
         }
     }
 
-    fn on_frame(&mut self, now: Instant, frame: &[u8]) {
+    /// The server showed it is there: the heartbeat timeout starts again.
+    fn touch(&mut self, now: Instant) {
         if self.phase == Phase::Open
             && let Some(t) = self.options.heartbeat_timeout
         {
             self.heartbeat_deadline = Some(now + t);
         }
+    }
+
+    fn on_frame(&mut self, now: Instant, frame: &[u8]) {
+        self.touch(now);
         match (frame.first(), self.phase) {
             (_, Phase::Closed | Phase::Info) => {}
             (Some(b'o'), Phase::Connecting) if frame.len() == 1 => {
@@ -859,8 +869,10 @@ impl Client {
             return;
         }
         self.phase = Phase::Closed;
-        for id in std::mem::take(&mut self.conns).into_keys() {
-            self.io.push_back(Io::Close(id));
+        for (id, c) in std::mem::take(&mut self.conns) {
+            if !c.gone {
+                self.io.push_back(Io::Close(id));
+            }
         }
         self.receiver = None;
         self.sender = None;
@@ -997,6 +1009,7 @@ impl Client {
                 head: None,
                 body,
                 ws: None,
+                gone: false,
             },
         );
         self.io.push_back(Io::Connect(id));
@@ -1004,7 +1017,7 @@ impl Client {
     }
 
     fn drop_conn(&mut self, id: ConnId) {
-        if self.conns.remove(&id).is_some() {
+        if self.conns.remove(&id).is_some_and(|c| !c.gone) {
             self.io.push_back(Io::Close(id));
         }
     }

@@ -411,6 +411,24 @@ fn a_silent_session_times_out_and_heartbeats_keep_it() {
 }
 
 #[test]
+fn a_websocket_ping_counts_as_a_heartbeat() {
+    // sockjs-node sends WebSocket pings instead of `h` frames on websockets.
+    let mut run = Run::new(ClientOptions::default());
+    let (conn, req) = run.past_info(INFO);
+    let mut answer = ws_accept_101(&req);
+    answer.extend(server_text("o"));
+    run.feed(conn, &answer);
+    run.take_events();
+    for _ in 0..3 {
+        run.advance(Duration::from_secs(25));
+        run.feed(conn, &[0x89, 0x00]);
+    }
+    assert_eq!(run.take_events(), []);
+    run.advance(Duration::from_secs(60));
+    assert!(matches!(&run.take_events()[1], Event::Closed(c) if c.reason == "Heartbeat timeout"));
+}
+
+#[test]
 fn malformed_frames_after_open_close_the_session() {
     for bad in ["a[1]", "c[x]", "q", "o"] {
         let mut run = Run::new(ClientOptions::default().transports([Transport::XhrStreaming]));
