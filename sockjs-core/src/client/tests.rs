@@ -201,15 +201,21 @@ Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n
     assert_eq!(run.client.send("late"), Err(UsageError::Closed));
 }
 
-#[test]
-fn application_close_on_a_websocket_sends_a_close_frame() {
+/// A client open on a websocket, its I/O and events taken.
+fn open_websocket() -> (Run, ConnId) {
     let mut run = Run::new(ClientOptions::default());
     let (conn, req) = run.past_info(INFO);
     let mut answer = ws_accept_101(&req);
     answer.extend(server_text("o"));
     run.feed(conn, &answer);
-    run.take_events();
+    assert_eq!(run.take_events(), [Event::Opened(Transport::WebSocket)]);
     run.take_io();
+    (run, conn)
+}
+
+#[test]
+fn application_close_on_a_websocket_sends_a_close_frame() {
+    let (mut run, conn) = open_websocket();
     assert_eq!(run.client.close(1001, "no"), Err(UsageError::InvalidCode));
     run.client.close(3001, "bye").unwrap();
     run.drain();
@@ -413,12 +419,7 @@ fn a_silent_session_times_out_and_heartbeats_keep_it() {
 #[test]
 fn a_websocket_ping_counts_as_a_heartbeat() {
     // sockjs-node sends WebSocket pings instead of `h` frames on websockets.
-    let mut run = Run::new(ClientOptions::default());
-    let (conn, req) = run.past_info(INFO);
-    let mut answer = ws_accept_101(&req);
-    answer.extend(server_text("o"));
-    run.feed(conn, &answer);
-    run.take_events();
+    let (mut run, conn) = open_websocket();
     for _ in 0..3 {
         run.advance(Duration::from_secs(25));
         run.feed(conn, &[0x89, 0x00]);
