@@ -125,6 +125,17 @@ impl WsConn {
         encode_client_frame(&mut self.wbuf, 0x1, payload, mask);
     }
 
+    /// Queues one masked, final frame with any `opcode` (a close frame, say).
+    pub fn queue_frame(&mut self, opcode: u8, payload: &[u8]) {
+        let mask = (self.rng.next_u64() as u32).to_ne_bytes();
+        encode_client_frame(&mut self.wbuf, opcode, payload, mask);
+    }
+
+    /// Queues bytes as they are, framed or not (for sending a server malformed input).
+    pub fn queue_raw(&mut self, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(bytes);
+    }
+
     /// Whether frames are queued and waiting for [`flush`](Self::flush).
     pub fn has_pending_writes(&self) -> bool {
         !self.wbuf.is_empty()

@@ -1,8 +1,8 @@
 //! The request-level entry (`Server::handle_request`, "exchanges"), driven by a program of
 //! host and application operations, beside connections the core frames itself.
 //!
-//! The input is a program in a small byte code: the configuration of the `server` target
-//! (13 bytes, same meaning), then operations: hand over a request from a menu of every
+//! The input is a program in a small byte code: the configuration of `sockjs_fuzz::setup`
+//! (13 bytes, as for the `server` target), then operations: hand over a request from a menu of every
 //! SockJS URL (the request a host's HTTP stack would parse, varied by flags: HTTP/1.0, an
 //! origin, a cookie, an extra header, a body cut at `max_body_size` with `body_too_large`,
 //! an RFC 8441 extended CONNECT), or send the same request's bytes on an accepted
@@ -19,14 +19,18 @@
 //! each upgraded WebSocket's client received is read back.
 //!
 //! ```text
-//! program = setup(13 bytes) op*
+//! program = [0xff security(8 bytes)] setup(13 bytes) op*   (security: `peer::Security`)
 //! op      = 0 template session flags body:blob extra:blob  (an exchange)
 //!         | 1 template session flags body:blob extra:blob  (the same bytes, accepted)
 //!         | 2 conn raw:blob | 3 conn kind text:str (a frame: 0 SockJS array of the text,
 //!           1 text, 2 close, 3 ping; hixie-76 text on a hixie connection)
 //!         | 4 conn amount:u16 (0: write all) | 5 conn (gone) | 6 conn (eof)
 //!         | 7 millis:u16 step | 8 session text:str | 9 session code:u16 reason:str
-//!         | 10 shutdown                                     (tag taken modulo 11)
+//!         | 10 shutdown | 11 conn kind status:u16 body:str (authorize: kind bit 0 any
+//!           connection, else one with an authorization pending; bit 1 refuse)
+//!         | 12 mode hops:blob cookie (what later requests carry: `peer::Profile`)
+//!         | 13 addr (later exchanges and connections come from `peer::ADDRESSES[addr % 9]`)
+//!                                                           (tag taken modulo 14)
 //! flags   = bit 0 HTTP/1.0, bit 1 Origin good, bit 2 Origin other, bit 3 cookie,
 //!           bit 4 Connection: close, bit 5 the extra header, bit 6 body too large,
 //!           bit 7 extended CONNECT (on WebSocket templates)
@@ -38,9 +42,10 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sockjs_core::bytes::Bytes;
 use sockjs_core::http::{DecoderLimits, Method, RequestDecoder};
-use sockjs_core::{Config, Limits, Options, RequestExtras};
+use sockjs_core::{Authorization, RequestExtras};
 use sockjs_fuzz::client::{Request, hixie_key, hixie_text, ws_frame};
 use sockjs_fuzz::harness::Harness;
+use sockjs_fuzz::peer::{self, Profile, Security};
 
 /// Operations one program may run.
 const MAX_OPS: usize = 64;
@@ -69,55 +74,6 @@ const TEMPLATES: &[(&str, &str, u8)] = &[
     ("GET", "/nothing/here", 0),
     ("POST", "/000/{s}/websocket", 1),
 ];
-
-fn config(setup: [u8; 13]) -> Config {
-    let [
-        heartbeat,
-        disconnect,
-        response_limit,
-        ping_timeout,
-        max_sessions,
-        max_connections,
-        max_queued_bytes,
-        max_queued_messages,
-        max_unflushed,
-        max_frame,
-        max_message,
-        max_body,
-        max_head,
-    ] = setup.map(usize::from);
-    let ms = |n: usize, unit: usize| Duration::from_millis((50 + n * unit) as u64);
-    let echo = Options::default()
-        .heartbeat_delay(ms(heartbeat, 40))
-        .disconnect_delay(ms(disconnect, 40))
-        .response_limit(response_limit * 32)
-        .websocket_ping_timeout((ping_timeout != 0).then(|| ms(ping_timeout, 40)));
-    let strict = Options::default()
-        .websocket(false)
-        .cookie_needed(true)
-        .heartbeat_delay(ms(heartbeat, 20))
-        .disconnect_delay(ms(disconnect, 20))
-        .allowed_origins(["http://good.example"]);
-    let mut limits = Limits::default();
-    limits.max_head_size = 256 + max_head * 8;
-    limits.max_headers = 24;
-    limits.max_body_size = max_body * 8;
-    limits.max_frame_size = max_frame * 4;
-    limits.max_message_size = max_message * 8;
-    limits.max_queued_bytes = max_queued_bytes * 16;
-    limits.max_queued_messages = max_queued_messages % 32;
-    limits.max_sessions = 1 + max_sessions % 6;
-    limits.max_connections = 1 + max_connections % 8;
-    limits.max_unflushed_bytes = max_unflushed * 32;
-    limits.request_timeout = Duration::from_secs(3);
-    limits.keep_alive_timeout = Duration::from_secs(8);
-    limits.write_timeout = Duration::from_secs(5);
-    limits.close_timeout = Duration::from_secs(2);
-    Config::new()
-        .endpoint("/echo", echo)
-        .endpoint("/strict", strict)
-        .limits(limits)
-}
 
 /// Reads the byte code; past the end of the input every read gives zeros or nothing.
 struct Reader<'a> {
@@ -153,12 +109,13 @@ impl Reader<'_> {
 /// short by the host, whether it is an extended CONNECT, and its WebSocket kind.
 struct Built {
     bytes: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
     too_large: bool,
     connect: bool,
     ws: u8,
 }
 
-fn build(r: &mut Reader<'_>) -> Built {
+fn build(r: &mut Reader<'_>, profile: &Profile) -> Built {
     let (method, path, ws) = TEMPLATES[usize::from(r.u8()) % TEMPLATES.len()];
     let session = r.u8();
     let flags = r.u8();
@@ -215,11 +172,15 @@ fn build(r: &mut Reader<'_>) -> Built {
             .collect();
         req = req.header("X-Extra", value);
     }
+    for (name, value) in profile.headers() {
+        req = req.header(name, value);
+    }
     if !body.is_empty() {
         req.body = Some((body, sockjs_fuzz::client::BodyFraming::Length));
     }
     Built {
         bytes: req.to_bytes(),
+        headers: req.headers.clone(),
         too_large: flags & 0x40 != 0,
         connect,
         ws,
@@ -249,9 +210,13 @@ fn parsed(b: &Built, max_body: usize) -> Option<(sockjs_core::http::Request, Req
 }
 
 fuzz_target!(|input: &[u8]| {
+    let (security, input) = Security::decode(input);
     let mut r = Reader { data: input };
     let setup = std::array::from_fn(|_| r.u8());
-    let mut h = Harness::new(config(setup));
+    let mut h = Harness::new(sockjs_fuzz::setup::config(setup, &security));
+    // What requests say about their client, and the address they come from, until changed.
+    let mut profile = Profile::default();
+    let mut address = peer::ADDRESSES[0];
     // Per connection: whether it speaks hixie-76 (for frames).
     let mut hixie: Vec<bool> = Vec::new();
     let mut ops = 0;
@@ -259,25 +224,34 @@ fuzz_target!(|input: &[u8]| {
         ops += 1;
         let pick =
             |h: &Harness, n: u8| (!h.conns.is_empty()).then(|| usize::from(n) % h.conns.len());
-        match r.u8() % 11 {
+        let tag = r.u8() % 14;
+        if sockjs_fuzz::harness::tracing() {
+            eprintln!(
+                "op {ops}: {tag}, then {:?}",
+                &r.data[..r.data.len().min(12)]
+            );
+        }
+        match tag {
             0 => {
-                let b = build(&mut r);
+                let b = build(&mut r, &profile);
                 let max_body = h.limits().max_body_size;
                 if let Some((request, extras)) = parsed(&b, max_body) {
-                    h.exchange(request, extras);
+                    h.exchange_from(address, request, extras);
                     hixie.push(b.ws == 2);
                 }
             }
             1 => {
-                let b = build(&mut r);
-                let i = h.accept();
+                let b = build(&mut r, &profile);
+                let i = h.accept_from(address);
                 hixie.push(b.ws == 2);
+                h.note_request(i, &b.headers);
                 h.feed(i, &b.bytes);
             }
             2 => {
                 let n = r.u8();
                 let bytes = r.blob();
                 if let Some(i) = pick(&h, n) {
+                    h.note_raw(i);
                     h.feed(i, &bytes);
                 }
             }
@@ -286,6 +260,7 @@ fuzz_target!(|input: &[u8]| {
                 let kind = r.u8() % 4;
                 let text = r.str();
                 if let Some(i) = pick(&h, n) {
+                    h.note_raw(i);
                     let bytes = if hixie[i] {
                         match kind {
                             2 => vec![0xff, 0x00],
@@ -353,7 +328,33 @@ fuzz_target!(|input: &[u8]| {
                     h.close(j, code, &reason);
                 }
             }
-            _ => h.shutdown(),
+            10 => h.shutdown(),
+            11 => {
+                let n = r.u8();
+                let kind = r.u8();
+                let status = r.u16();
+                let body = r.str();
+                let pending = h.pending_authorizations();
+                let i = if kind & 1 == 0 && !pending.is_empty() {
+                    Some(pending[usize::from(n) % pending.len()])
+                } else {
+                    pick(&h, n)
+                };
+                let answer = if kind & 2 == 0 {
+                    Authorization::Accept
+                } else {
+                    Authorization::Refuse { status, body }
+                };
+                if let Some(i) = i {
+                    h.authorize(i, answer);
+                }
+            }
+            12 => {
+                let mode = r.u8();
+                let hops = r.blob();
+                profile = Profile::decode(mode, &hops, r.u8());
+            }
+            _ => address = peer::ADDRESSES[usize::from(r.u8()) % peer::ADDRESSES.len()],
         }
     }
     h.finish();

@@ -19,20 +19,23 @@
 //! short at the end of the input; `str` is a blob read as UTF-8, lossily):
 //!
 //! ```text
-//! program  = setup(13 bytes) op*
+//! program  = [0xff security(8 bytes)] setup(13 bytes) op*
+//! security = echo-options strict-options per-peer-connections per-peer-sessions
+//!            authorization-timeout linger-timeout shutdown-timeout flags (see `peer::Security`)
 //! setup    = heartbeat disconnect response_limit ping_timeout max_sessions max_connections
 //!            max_queued_bytes max_queued_messages max_unflushed max_frame max_message
-//!            max_body max_head                        (one byte each, scaled; bit 7 of
-//!            max_head turns permessage-deflate on for /echo, bit 7 of max_body asks for
-//!            no context takeover both ways, bit 7 of max_message for a minimum message
-//!            size of 0; the memory budget is 64 + 40 x the max_queued_bytes byte, about
-//!            2.5 send queues)
+//!            max_body max_head                        (one byte each, scaled, as
+//!            `sockjs_fuzz::setup` says: bit 7 of max_head turns permessage-deflate on)
 //! op       = 0 accept | 1 conn req split:blob | 2 conn n frame{n} split:blob
 //!          | 3 conn raw:blob | 4 conn amount:u16 (write: 0 until no output is left,
 //!            else one write of at most that many bytes) | 5 conn (closed)
 //!          | 6 millis:u16 step | 7 session text:str | 8 n session{n} text:str
 //!          | 9 session code:u16 reason:str | 10 shutdown | 11 conn (eof)
-//!                                                            (tag taken modulo 12)
+//!          | 12 conn kind status:u16 body:str (authorize: kind bit 0 any connection, else
+//!            one with an authorization pending; bit 1 refuse with status and body)
+//!          | 13 conn mode hops:blob cookie (what the connection's requests carry from now
+//!            on: `peer::Profile`) | 14 addr (accept from `peer::ADDRESSES[addr % 9]`)
+//!                                                            (tag taken modulo 15)
 //! req      = kind endpoint session-id server-id flags kind-fields
 //!            session-id, server-id: a byte; from 0xf0 up a str follows and is the id
 //!            flags: bit 0 HTTP/1.0, bits 1-2 Connection (-, close, keep-alive),
@@ -61,9 +64,10 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sockjs_core::bytes::BytesMut;
 use sockjs_core::ws::deflate::{DeflateConfig, Deflater, negotiate};
-use sockjs_core::{Config, Limits, Options};
+use sockjs_core::{Authorization, Config};
 use sockjs_fuzz::client::{BodyFraming, Request, hixie_key, hixie_text, ws_frame};
 use sockjs_fuzz::harness::Harness;
+use sockjs_fuzz::peer::{self, Profile, Security};
 use sockjs_fuzz::split::chunks;
 
 /// Operations one program may run; longer inputs are cut here to keep executions fast.
@@ -72,6 +76,7 @@ const MAX_OPS: usize = 64;
 #[derive(Debug)]
 struct Program {
     setup: Setup,
+    security: Security,
     ops: Vec<Op>,
 }
 
@@ -80,64 +85,8 @@ struct Program {
 struct Setup([u8; 13]);
 
 impl Setup {
-    fn config(&self) -> Config {
-        let [
-            heartbeat,
-            disconnect,
-            response_limit,
-            ping_timeout,
-            max_sessions,
-            max_connections,
-            max_queued_bytes,
-            max_queued_messages,
-            max_unflushed,
-            max_frame,
-            max_message,
-            max_body,
-            max_head,
-        ] = self.0.map(usize::from);
-        let compression = (max_head & 0x80 != 0).then(|| DeflateConfig {
-            server_no_context_takeover: max_body & 0x80 != 0,
-            client_no_context_takeover: max_body & 0x80 != 0,
-            min_message_size: if max_message & 0x80 != 0 { 0 } else { 64 },
-            ..DeflateConfig::default()
-        });
-        let (max_head, max_body, max_message) =
-            (max_head & 0x7f, max_body & 0x7f, max_message & 0x7f);
-        let ms = |n: usize, unit: usize| Duration::from_millis((50 + n * unit) as u64);
-        let echo = Options::default()
-            .heartbeat_delay(ms(heartbeat, 40))
-            .disconnect_delay(ms(disconnect, 40))
-            .response_limit(response_limit * 32)
-            .websocket_ping_timeout((ping_timeout != 0).then(|| ms(ping_timeout, 40)))
-            .compression(compression);
-        let strict = Options::default()
-            .websocket(false)
-            .cookie_needed(true)
-            .heartbeat_delay(ms(heartbeat, 20))
-            .disconnect_delay(ms(disconnect, 20))
-            .allowed_origins(["http://good.example"]);
-        let mut limits = Limits::default();
-        limits.max_head_size = 256 + max_head * 8;
-        limits.max_headers = 24;
-        limits.max_body_size = max_body * 8;
-        limits.max_frame_size = max_frame * 4;
-        limits.max_message_size = max_message * 8;
-        limits.max_queued_bytes = max_queued_bytes * 16;
-        limits.max_queued_messages = max_queued_messages % 32;
-        limits.max_sessions = 1 + max_sessions % 6;
-        limits.max_connections = 1 + max_connections % 8;
-        limits.max_unflushed_bytes = max_unflushed * 32;
-        // A small budget, about two and a half send queues, so that it bites.
-        limits.max_buffered_bytes = 64 + max_queued_bytes * 40;
-        limits.request_timeout = Duration::from_secs(3);
-        limits.keep_alive_timeout = Duration::from_secs(8);
-        limits.write_timeout = Duration::from_secs(5);
-        limits.close_timeout = Duration::from_secs(2);
-        Config::new()
-            .endpoint("/echo", echo)
-            .endpoint("/strict", strict)
-            .limits(limits)
+    fn config(&self, security: &Security) -> Config {
+        sockjs_fuzz::setup::config(self.0, security)
     }
 }
 
@@ -186,6 +135,19 @@ enum Op {
         reason: String,
     },
     Shutdown,
+    Authorize {
+        conn: u8,
+        kind: u8,
+        status: u16,
+        body: String,
+    },
+    Profile {
+        conn: u8,
+        profile: Profile,
+    },
+    AcceptFrom {
+        addr: u8,
+    },
 }
 
 /// A request from the menu, with the details a client varies.
@@ -400,17 +362,22 @@ impl Reader<'_> {
 }
 
 fn decode(input: &[u8]) -> Program {
+    let (security, input) = Security::decode(input);
     let mut r = Reader { data: input };
     let setup = Setup(r.array());
     let mut ops = Vec::new();
     while !r.is_empty() && ops.len() < MAX_OPS {
         ops.push(decode_op(&mut r));
     }
-    Program { setup, ops }
+    Program {
+        setup,
+        security,
+        ops,
+    }
 }
 
 fn decode_op(r: &mut Reader<'_>) -> Op {
-    match r.u8() % 12 {
+    match r.u8() % 15 {
         0 => Op::Accept,
         1 => {
             let conn = r.u8();
@@ -462,7 +429,23 @@ fn decode_op(r: &mut Reader<'_>) -> Op {
             reason: r.str(),
         },
         10 => Op::Shutdown,
-        _ => Op::Eof { conn: r.u8() },
+        11 => Op::Eof { conn: r.u8() },
+        12 => Op::Authorize {
+            conn: r.u8(),
+            kind: r.u8(),
+            status: r.u16(),
+            body: r.str(),
+        },
+        13 => {
+            let conn = r.u8();
+            let mode = r.u8();
+            let hops = r.blob();
+            Op::Profile {
+                conn,
+                profile: Profile::decode(mode, &hops, r.u8()),
+            }
+        }
+        _ => Op::AcceptFrom { addr: r.u8() },
     }
 }
 
@@ -642,8 +625,10 @@ fn form_encode(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The request's bytes, and the framing its frames use if it is an upgrade.
-fn render(r: &Req) -> (Vec<u8>, Option<Framing>) {
+/// A request's bytes, the framing its frames use if it is an upgrade, and its header lines.
+type Rendered = (Vec<u8>, Option<Framing>, Vec<(String, Vec<u8>)>);
+
+fn render(r: &Req, profile: &Profile) -> Rendered {
     let prefix = ["/echo", "/strict", "/nowhere"][usize::from(r.endpoint % 3)];
     let server = match &r.server_id {
         ServerIdChoice::Usual => "000".to_string(),
@@ -758,9 +743,10 @@ fn render(r: &Req) -> (Vec<u8>, Option<Framing>) {
                             "Sec-WebSocket-Key2",
                             hixie_key(*number2, spaces.wrapping_add(1)),
                         );
-                    let mut bytes = add_headers(req, r).to_bytes();
+                    let req = add_headers(req, r, profile);
+                    let mut bytes = req.to_bytes();
                     bytes.extend_from_slice(key3);
-                    return (bytes, framing);
+                    return (bytes, framing, req.headers);
                 }
             }
             req
@@ -780,12 +766,12 @@ fn render(r: &Req) -> (Vec<u8>, Option<Framing>) {
             Request::new("GET", format!("{prefix}/{path}"))
         }
     };
-    req = add_headers(req, r);
-    (req.to_bytes(), framing)
+    req = add_headers(req, r, profile);
+    (req.to_bytes(), framing, req.headers)
 }
 
 /// The headers every kind of request may carry.
-fn add_headers(mut req: Request, r: &Req) -> Request {
+fn add_headers(mut req: Request, r: &Req, profile: &Profile) -> Request {
     req.http10 = r.http10;
     req = match r.connection {
         ConnectionHeader::Default => req,
@@ -803,6 +789,9 @@ fn add_headers(mut req: Request, r: &Req) -> Request {
     }
     if r.expect_continue {
         req = req.header("Expect", "100-continue");
+    }
+    for (name, value) in profile.headers() {
+        req = req.header(name, value);
     }
     req
 }
@@ -858,8 +847,10 @@ fn render_frame(f: &Frame, framing: Framing) -> Vec<u8> {
 
 fuzz_target!(|input: &[u8]| {
     let program = decode(input);
-    let mut h = Harness::new(program.setup.config());
+    let mut h = Harness::new(program.setup.config(&program.security));
     let mut framing: Vec<Framing> = Vec::new();
+    // What each connection's requests say about their client (`Op::Profile`).
+    let mut profiles: Vec<Profile> = Vec::new();
     for op in &program.ops {
         // Operations on a connection or session pick one among those there are.
         let conn = |h: &mut Harness, framing: &mut Vec<Framing>, n: u8| {
@@ -869,10 +860,44 @@ fuzz_target!(|input: &[u8]| {
             }
             usize::from(n) % h.conns.len()
         };
+        profiles.resize_with(h.conns.len().max(1), Profile::default);
         match op {
             Op::Accept => {
                 h.accept();
                 framing.push(Framing::Rfc6455);
+            }
+            Op::AcceptFrom { addr } => {
+                h.accept_from(peer::ADDRESSES[usize::from(*addr) % peer::ADDRESSES.len()]);
+                framing.push(Framing::Rfc6455);
+            }
+            Op::Profile { conn: n, profile } => {
+                let i = conn(&mut h, &mut framing, *n);
+                profiles.resize_with(h.conns.len(), Profile::default);
+                profiles[i] = profile.clone();
+            }
+            Op::Authorize {
+                conn: n,
+                kind,
+                status,
+                body,
+            } => {
+                // Bit 0: pick among the connections with an authorization pending (else
+                // any connection, answered or gone or never held); bit 1: refuse.
+                let pending = h.pending_authorizations();
+                let i = if kind & 1 == 0 && !pending.is_empty() {
+                    pending[usize::from(*n) % pending.len()]
+                } else {
+                    conn(&mut h, &mut framing, *n)
+                };
+                let answer = if kind & 2 == 0 {
+                    Authorization::Accept
+                } else {
+                    Authorization::Refuse {
+                        status: *status,
+                        body: body.clone(),
+                    }
+                };
+                h.authorize(i, answer);
             }
             Op::Request {
                 conn: n,
@@ -880,7 +905,9 @@ fuzz_target!(|input: &[u8]| {
                 split,
             } => {
                 let i = conn(&mut h, &mut framing, *n);
-                let (bytes, upgrade) = render(req);
+                profiles.resize_with(h.conns.len(), Profile::default);
+                let (bytes, upgrade, headers) = render(req, &profiles[i]);
+                h.note_request(i, &headers);
                 if let Some(f) = upgrade {
                     framing[i] = f;
                 }
@@ -894,6 +921,7 @@ fuzz_target!(|input: &[u8]| {
                 split,
             } => {
                 let i = conn(&mut h, &mut framing, *n);
+                h.note_raw(i);
                 let bytes: Vec<u8> = frames
                     .iter()
                     .flat_map(|f| render_frame(f, framing[i]))
@@ -904,6 +932,7 @@ fuzz_target!(|input: &[u8]| {
             }
             Op::Raw { conn: n, bytes } => {
                 let i = conn(&mut h, &mut framing, *n);
+                h.note_raw(i);
                 h.feed(i, bytes);
             }
             Op::Written { conn: n, amount } => {

@@ -267,3 +267,153 @@ write("server", "websocket_deflate_raw_no_takeover", DEFLATE_LEAN + ACCEPT + ACC
                 + bytes([3]) + b"Tm[K T2u" + bytes([2]))
       + send_many([0, 1], "raw broadcast text that is long enough to be compressed")
       + written(0) + advance(1500))
+
+
+# The security features: a leading 0xff and 8 bytes (fuzz/src/peer.rs, `Security`), then the
+# usual setup. Endpoint bytes: bit 0 authorize, bits 1-2 binding (1 peer address, 2 cookie).
+def security(echo, strict, conns=0, sessions=0, auth=5, linger=10, shutdown=25, flags=1):
+    return bytes([0xFF, echo, strict, conns, sessions, auth, linger, shutdown, flags])
+
+
+def authorize(conn, refuse=False, any_conn=False, status=0, body=b""):
+    kind = (2 if refuse else 0) | (1 if any_conn else 0)
+    return bytes([12, conn, kind]) + struct.pack("<H", status) + blob(body)
+
+
+def profile(conn, mode, hops, cookie=0):
+    return bytes([13, conn, mode]) + blob(bytes(hops)) + bytes([cookie])
+
+
+def accept_from(addr):
+    return bytes([14, addr])
+
+
+# Held, accepted, refused, answered twice and for a stale connection, never answered (the
+# timeout answers 503), then a shutdown refusing one held.
+write("server", "authorize_answers", security(1 | 2, 1, auth=5) + SETUP + ACCEPT
+      + request(0, XHR)
+      + authorize(0)
+      + written(0)
+      + request(0, XHR_SEND, messages_body(["after accept"]))
+      + ACCEPT + request(1, XHR, session=1)
+      + authorize(0, refuse=True, status=401, body=b"who are you")
+      + authorize(1, refuse=True, any_conn=True, status=200, body=b"twice")
+      + written(1)
+      + ACCEPT + request(2, XHR, session=2)
+      + advance(1000)
+      + written(2)
+      + ACCEPT + request(3, WEBSOCKET, bytes([0, 0]), session=3)
+      + authorize(0) + written(3)
+      + ACCEPT + request(4, XHR, session=0, endpoint=1)
+      + SHUTDOWN + authorize(4, any_conn=True))
+
+# A session bound to its opener's address, behind a trusted proxy (X-Forwarded-For) and
+# directly; a request forwarded for another client, and one from another address, are
+# answered as if the session did not exist.
+write("server", "binding_peer_forwarded", security(2, 4, flags=1) + SETUP
+      + accept_from(2) + profile(0, 1, [4], cookie=1)
+      + request(0, XHR)
+      + written(0)
+      + accept_from(4) + request(1, XHR_SEND, messages_body(["direct"]))
+      + accept_from(3) + profile(2, 2, [0x87, 2])
+      + request(2, XHR_SEND, messages_body(["forwarded for another"]))
+      + accept_from(5) + request(3, XHR_SEND, messages_body(["ipv6"]))
+      + accept_from(8) + profile(4, 3, [4, 9], cookie=1)
+      + request(4, XHR_SEND, messages_body(["mapped proxy, unknown hop"]))
+      + written(1) + written(2) + written(3) + written(4))
+
+# A session bound to its cookie: the same cookie from anywhere, another or none refused.
+write("server", "binding_cookie", security(4, 4, flags=0) + SETUP
+      + accept_from(5) + profile(0, 0, [], cookie=1)
+      + request(0, XHR, endpoint=1)
+      + written(0)
+      + accept_from(7) + profile(1, 0, [], cookie=3)
+      + request(1, XHR_SEND, messages_body(["same cookie"]), endpoint=1)
+      + profile(1, 0, [], cookie=2)
+      + request(1, XHR_SEND, messages_body(["other cookie"]), endpoint=1)
+      + accept_from(0)
+      + request(2, XHR_SEND, messages_body(["no cookie"]), endpoint=1)
+      + written(1) + written(2))
+
+# Per-address limits: two connections and one session from an address, the third
+# connection and the second session refused, another address unaffected; short linger and
+# shutdown timeouts.
+write("server", "per_peer_limits", security(0, 0, conns=2, sessions=1, linger=1, shutdown=2)
+      + SETUP
+      + accept_from(1) + accept_from(1) + accept_from(1)
+      + request(0, XHR) + request(1, XHR, session=1)
+      + accept_from(6) + request(3, XHR, session=2)
+      + written(0) + written(1) + written(2) + written(3)
+      + SHUTDOWN + advance(200))
+
+# exchange: the same features through Server::handle_request (fuzz_targets/exchange.rs).
+EX_SETUP = bytes([0x0a, 0x14, 0x40, 0x00, 0x05, 0x07, 0xc8, 0x14, 0x40, 0xc8, 0xc8, 0x40, 0x40])
+
+
+def ex_request(template, session=0, flags=0, body=b"", extra=b"", accepted=False):
+    return bytes([1 if accepted else 0, template, session, flags]) + blob(body) + blob(extra)
+
+
+def ex_authorize(n, refuse=False, any_conn=False, status=0, body=b""):
+    kind = (2 if refuse else 0) | (1 if any_conn else 0)
+    return bytes([11, n, kind]) + struct.pack("<H", status) + blob(body)
+
+
+def ex_profile(mode, hops, cookie=0):
+    return bytes([12, mode]) + blob(bytes(hops)) + bytes([cookie])
+
+
+def ex_address(addr):
+    return bytes([13, addr])
+
+
+def ex_written(n):
+    return bytes([4, n, 0, 0])
+
+
+EX_XHR, EX_XHR_SEND, EX_WS = 4, 5, 13
+write("exchange", "authorize_and_bind", security(1 | 2, 4, conns=3, sessions=2, auth=3)
+      + EX_SETUP
+      + ex_address(2) + ex_profile(1, [4], cookie=1)
+      + ex_request(EX_XHR)
+      + ex_authorize(0)
+      + ex_written(0)
+      + ex_address(4) + ex_profile(0, [])
+      + ex_request(EX_XHR_SEND, body=b'["ok"]')
+      + ex_address(7)
+      + ex_request(EX_XHR_SEND, body=b'["refused"]')
+      + ex_request(EX_XHR, session=1)
+      + ex_authorize(0, refuse=True, status=429, body=b"slow down")
+      + ex_authorize(0, any_conn=True)
+      + ex_request(EX_WS, session=2, accepted=True)
+      + ex_authorize(0)
+      + ex_request(EX_XHR, session=3)
+      + bytes([7, 0x10, 0x27, 0])
+      + ex_profile(0, [], cookie=2)
+      + ex_request(EX_XHR, session=0x80)
+      + ex_written(5) + ex_written(6))
+
+# An authorizing endpoint's hixie-76 handshake accepted, then answered again (a refusal for
+# a connection with nothing pending, which the core ignores) before its key bytes come: the
+# session opens with the key bytes, as the first Accept said. The harness once let the
+# second answer wipe out the first.
+EX_HIXIE = 15
+write("exchange", "regress_authorize_late_answer_after_hixie_accept",
+      security(1, 0, auth=20) + EX_SETUP
+      + ex_request(EX_HIXIE, session=1)
+      + ex_authorize(0)
+      + ex_authorize(0, refuse=True, any_conn=True, status=403, body=b"too late")
+      + bytes([2, 0]) + blob(b"12345678")
+      + bytes([8, 0]) + blob(b"after the key")
+      + ex_written(0))
+
+# A native WebSocket session whose output is stalled (32 bytes of unflushed output at most)
+# is closed for a full queue with a message still queued; the client's close frame arrives
+# before anything was written: the server answers it at once (RFC 6455 5.5.1) and what the
+# session still queued is dropped. The harness once owed that message to the client.
+write("exchange", "regress_ws_client_close_before_queue_flushed",
+      bytes([0xfe, 3, 4, 3, 2, 3, 10, 25, 1, 10, 20, 64, 77])
+      + ex_request(EX_WS, session=2, accepted=True)
+      + bytes([8, 0]) + blob(b"a" * 100)
+      + bytes([8, 0]) + blob(b"b" * 100)
+      + bytes([3, 0, 2]) + blob(b""))

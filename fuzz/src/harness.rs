@@ -53,8 +53,10 @@
 //! arrived, or else (on RFC 6455) if nothing cut the session short: no output of the
 //! connection was dropped (an aborted close, or `handle_closed` with output waiting), the
 //! peer did not half-close it (after `handle_eof` the core writes what is on the connection,
-//! then ends the session as lost, dropping what it still queued) and the WebSocket was not
-//! failed for the client's protocol error (a close frame with 1002, 1003, 1007 or 1009).
+//! then ends the session as lost, dropping what it still queued), it sent no close frame
+//! (answered at once, RFC 6455 5.5.1, with what the session still queued dropped) and the
+//! WebSocket was not failed for the client's protocol error (a close frame with 1002, 1003,
+//! 1007 or 1009).
 //!
 //! Restated from the transmit contract this harness checked before: "no transmit after
 //! `After::Abort`, at most an empty `After::Abort` after `After::Close`" is now the `Io`
@@ -68,7 +70,7 @@
 //! (both fixed).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -76,11 +78,11 @@ use sockjs_core::bytes::BytesMut;
 use sockjs_core::http::Request;
 use sockjs_core::transport::{eventsource, htmlfile, jsonp, xhr};
 use sockjs_core::{
-    CloseKind, CloseReason, Config, ConnectionId, Event, Io, Limits, RequestExtras, Response,
-    ResponseBody, Server, SessionId, SessionTransport, frame,
+    Authorization, CloseKind, CloseReason, Config, ConnectionId, Event, Io, Limits, RequestExtras,
+    Response, ResponseBody, Server, SessionBinding, SessionId, SessionTransport, frame,
 };
 
-use crate::ws_read;
+use crate::{peer, ws_read};
 
 /// Bytes of the output kept per connection for targets to inspect.
 const KEPT_OUTPUT: usize = 64 * 1024;
@@ -112,6 +114,13 @@ const BUDGET_CLOSE: usize = 128;
 /// transport writes it, with a WebSocket ping.
 const PER_TIMER: usize = 128;
 
+/// Whether `SOCKJS_FUZZ_TRACE` is set: then every `Io`, event and write is printed (and
+/// the targets print their operations), for reading what a failing input does.
+pub fn tracing() -> bool {
+    static TRACING: OnceLock<bool> = OnceLock::new();
+    *TRACING.get_or_init(|| std::env::var_os("SOCKJS_FUZZ_TRACE").is_some())
+}
+
 /// The one base instant every harness starts from (the core only ever sees differences).
 fn base() -> Instant {
     static BASE: OnceLock<Instant> = OnceLock::new();
@@ -141,6 +150,18 @@ pub struct Conn {
     pub id: ConnectionId,
     /// The port it was accepted from (`RequestInfo::peer` names it).
     pub port: u16,
+    /// The address it was accepted from.
+    pub ip: IpAddr,
+    /// The `Forwarded`, `X-Forwarded-For` and `Cookie` headers of each distinct kind of
+    /// request fed to it (see [`Harness::note_request`]).
+    pub carried: Vec<Headers>,
+    /// Bytes were fed to it whose headers the harness does not know (raw bytes).
+    pub unknown_headers: bool,
+    /// An `Event::Authorize` came for it at this time and no answer has ended it yet.
+    pub pending: Option<Instant>,
+    /// Its held request was accepted and has not opened a session yet (a hixie-76
+    /// handshake opens once its key bytes arrive, after the `Accept`).
+    pub accepted: bool,
     /// Where it is in its life.
     pub phase: Phase,
     /// Bytes fed to it.
@@ -150,6 +171,8 @@ pub struct Conn {
     pub heads: usize,
     /// The last two bytes fed, to find head ends across feeds.
     tail: [u8; 2],
+    /// The last byte fed, to find a close frame's first two bytes across feeds.
+    last_fed: Option<u8>,
     /// The first 64 KiB written to it (`KEPT_OUTPUT`): what its client received.
     pub output: Vec<u8>,
     /// Every byte written to it.
@@ -161,6 +184,10 @@ pub struct Conn {
     pub announced: bool,
     /// `handle_eof` was called for it.
     pub eof: bool,
+    /// Bytes fed to it may hold a client's WebSocket close frame: the two bytes that start
+    /// a final, masked RFC 6455 close frame (`0x88`, then a length byte with the mask bit)
+    /// anywhere in what was fed (an over-estimate, which only loosens the delivery check).
+    pub peer_close: bool,
     /// Output was dropped: an aborted `Io::Close`, or `handle_closed` with output waiting.
     pub dropped: bool,
     /// `handle_timeout` calls since it last had no output waiting.
@@ -170,6 +197,9 @@ pub struct Conn {
     /// For an exchange (`Server::handle_request`): what its host knows of it.
     pub exchange: Option<ExchangeModel>,
 }
+
+/// Header lines (name, value) that say who a client is.
+pub type Headers = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// What the host knows of an exchange.
 #[derive(Debug, Default)]
@@ -212,9 +242,23 @@ pub struct SessionModel {
     pub websocket_conn: Option<usize>,
     /// Messages the core took for it, in order.
     pub sent: Vec<String>,
+    /// The address of the connection that opened it (what per-address limits count).
+    pub peer_ip: IpAddr,
+    /// What it is bound to: the opener's client address or cookie, by its endpoint's
+    /// `session_binding` (`None` for an unbound endpoint).
+    pub binding: Option<Bound>,
     /// Whether `sent` is exact (a `send_many` naming it twice and closing it leaves it
     /// unknown how many copies were taken).
     pub sent_known: bool,
+}
+
+/// What a session is bound to, as the harness models it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    /// The client address of the request that opened it.
+    Ip(IpAddr),
+    /// The value of the named cookie on that request (or none).
+    Cookie(String, Option<Vec<u8>>),
 }
 
 /// The call being made, for the checks on what it produced.
@@ -252,6 +296,14 @@ pub struct Harness {
     call: Call,
     /// Which connections were live when the call began.
     live_at_call: Vec<bool>,
+    /// Whether the configuration trusts [`peer::trusted_ranges`] as proxies.
+    trust: bool,
+    /// The connection whose held request is being accepted by the call (`Server::authorize`
+    /// with `Accept`): the one connection that may open a session on an authorizing
+    /// endpoint.
+    accepting: Option<usize>,
+    /// Answers given to `Server::authorize`: (true, false) returns.
+    pub authorize_results: (usize, usize),
 }
 
 /// The longest encoding of one SockJS frame on any transport, with its framing.
@@ -277,6 +329,7 @@ impl Harness {
     /// A harness around a server for `config`; `/info` entropy comes from a counter.
     pub fn new(config: Config) -> Self {
         let limits = config.limits.clone();
+        let trust = !config.trusted_proxies.is_empty();
         let mut counter = 0u32;
         let entropy = Box::new(move || {
             counter = counter.wrapping_add(1);
@@ -299,6 +352,9 @@ impl Harness {
             largest_frame: 0,
             call: Call::Other,
             live_at_call: Vec::new(),
+            trust,
+            accepting: None,
+            authorize_results: (0, 0),
         }
     }
 
@@ -308,37 +364,17 @@ impl Harness {
         self.live_at_call = self.conns.iter().map(Conn::live).collect();
     }
 
-    /// Accepts a connection; returns its index in [`Harness::conns`].
+    /// Accepts a connection from 127.0.0.1; returns its index in [`Harness::conns`].
     pub fn accept(&mut self) -> usize {
-        self.next_port = self.next_port.wrapping_add(1);
-        let port = self.next_port;
-        let peer = SocketAddr::from(([127, 0, 0, 1], port));
+        self.accept_from(peer::ADDRESSES[0])
+    }
+
+    /// Accepts a connection from `ip`; returns its index in [`Harness::conns`].
+    pub fn accept_from(&mut self, ip: IpAddr) -> usize {
+        let (port, peer) = self.next_peer(ip);
         self.begin(Call::Other);
         let id = self.server.accept(self.now, peer);
-        assert!(
-            !self.by_conn.contains_key(&id),
-            "accept reused a live or past id {id}"
-        );
-        self.by_conn.insert(id, self.conns.len());
-        self.by_port.insert(port, self.conns.len());
-        self.conns.push(Conn {
-            id,
-            port,
-            phase: Phase::Open,
-            fed: 0,
-            heads: 0,
-            tail: [0; 2],
-            output: Vec::new(),
-            sent: 0,
-            write_pending: false,
-            announced: false,
-            eof: false,
-            dropped: false,
-            timer_calls: 0,
-            refused: false,
-            exchange: None,
-        });
-        let i = self.conns.len() - 1;
+        let i = self.register(id, port, ip, None);
         let first = self.server.output(id).first().cloned().unwrap_or_default();
         self.conns[i].refused = first.starts_with(b"HTTP/1.1 503 ");
         self.conns[i].announced = false;
@@ -346,12 +382,70 @@ impl Harness {
         i
     }
 
+    /// The port and address of the next connection from `ip`.
+    fn next_peer(&mut self, ip: IpAddr) -> (u16, SocketAddr) {
+        self.next_port = self.next_port.wrapping_add(1);
+        (self.next_port, SocketAddr::new(ip, self.next_port))
+    }
+
+    /// Records a connection the core just made (from `accept`, or an exchange when
+    /// `exchange` holds the identity headers of its request); returns its index.
+    fn register(
+        &mut self,
+        id: ConnectionId,
+        port: u16,
+        ip: IpAddr,
+        exchange: Option<Headers>,
+    ) -> usize {
+        assert!(
+            !self.by_conn.contains_key(&id),
+            "a new connection reused a live or past id {id}"
+        );
+        let i = self.conns.len();
+        self.by_conn.insert(id, i);
+        self.by_port.insert(port, i);
+        self.conns.push(Conn {
+            id,
+            port,
+            ip,
+            heads: usize::from(exchange.is_some()),
+            carried: exchange.iter().cloned().collect(),
+            exchange: exchange.map(|_| ExchangeModel::default()),
+            unknown_headers: false,
+            pending: None,
+            accepted: false,
+            phase: Phase::Open,
+            fed: 0,
+            tail: [0; 2],
+            last_fed: None,
+            output: Vec::new(),
+            sent: 0,
+            write_pending: false,
+            announced: false,
+            eof: false,
+            peer_close: false,
+            dropped: false,
+            timer_calls: 0,
+            refused: false,
+        });
+        i
+    }
+
     /// Hands a parsed request over as an exchange (`Server::handle_request`); returns its
     /// index in [`Harness::conns`]. The call counts as a feed of the new connection.
     pub fn exchange(&mut self, request: Request, extras: RequestExtras) -> usize {
-        self.next_port = self.next_port.wrapping_add(1);
-        let port = self.next_port;
-        let peer = SocketAddr::from(([127, 0, 0, 1], port));
+        self.exchange_from(peer::ADDRESSES[0], request, extras)
+    }
+
+    /// [`Harness::exchange`] from `ip`.
+    pub fn exchange_from(&mut self, ip: IpAddr, request: Request, extras: RequestExtras) -> usize {
+        let (port, peer) = self.next_peer(ip);
+        let carried: Headers = request
+            .headers
+            .iter()
+            .filter(|h| is_identity_header(&h.name))
+            .map(|h| (h.name.to_vec(), h.value.to_vec()))
+            .collect();
         let fed = 64
             + request.target.len()
             + request.body.len()
@@ -362,32 +456,10 @@ impl Harness {
                 .sum::<usize>();
         self.begin(Call::Feed(self.conns.len()));
         let id = self.server.handle_request(self.now, peer, request, extras);
-        assert!(
-            !self.by_conn.contains_key(&id),
-            "handle_request reused a live or past id {id}"
-        );
-        self.by_conn.insert(id, self.conns.len());
-        self.by_port.insert(port, self.conns.len());
-        self.conns.push(Conn {
-            id,
-            port,
-            phase: Phase::Open,
-            fed,
-            heads: 1,
-            tail: [0; 2],
-            output: Vec::new(),
-            sent: 0,
-            write_pending: false,
-            announced: false,
-            eof: false,
-            dropped: false,
-            timer_calls: 0,
-            refused: false,
-            exchange: Some(ExchangeModel::default()),
-        });
+        let i = self.register(id, port, ip, Some(carried));
+        self.conns[i].fed = fed;
         // Live for the checks on what the call produced.
         self.live_at_call.push(true);
-        let i = self.conns.len() - 1;
         self.drain();
         i
     }
@@ -405,6 +477,12 @@ impl Harness {
                 prev = [prev[1], b];
             }
             c.tail = prev;
+            let mut last = c.last_fed;
+            for &b in data {
+                c.peer_close |= last == Some(0x88) && b & 0x80 != 0;
+                last = Some(b);
+            }
+            c.last_fed = last;
         }
         let id = c.id;
         self.begin(Call::Feed(i));
@@ -412,11 +490,78 @@ impl Harness {
         self.drain();
     }
 
+    /// Notes the headers of a request about to be fed to connection `i` (only those that
+    /// say who the client is are kept), for the session-binding checks.
+    pub fn note_request<N: AsRef<[u8]>, V: AsRef<[u8]>>(&mut self, i: usize, headers: &[(N, V)]) {
+        let carried: Headers = headers
+            .iter()
+            .filter(|(n, _)| is_identity_header(n.as_ref()))
+            .map(|(n, v)| (n.as_ref().to_vec(), v.as_ref().to_vec()))
+            .collect();
+        let c = &mut self.conns[i];
+        if !c.carried.contains(&carried) {
+            c.carried.push(carried);
+        }
+    }
+
+    /// Notes that bytes whose headers the harness does not know are about to be fed to
+    /// connection `i` (raw bytes, or frames before its 101 was written): its requests are
+    /// no longer checked against session bindings.
+    pub fn note_raw(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        if !c.output.starts_with(b"HTTP/1.1 101 ") && c.exchange.is_none() {
+            c.unknown_headers = true;
+        }
+    }
+
+    /// The application answers the authorization held on connection `i` (which may be one
+    /// no request is held on, or one long gone: the answer must then be ignored). Checks
+    /// that `authorize` returns true exactly when an `Event::Authorize` for it is pending.
+    pub fn authorize(&mut self, i: usize, answer: Authorization) -> bool {
+        let id = self.conns[i].id;
+        let pending = self.conns[i].pending.take().is_some();
+        let accept = answer == Authorization::Accept;
+        self.begin(Call::Other);
+        self.accepting = accept.then_some(i);
+        let result = self.server.authorize(self.now, id, answer);
+        // Set before the drain: an RFC 6455 session opens within the call, a hixie-76
+        // one once its key bytes arrive. An answer for a connection with nothing pending is
+        // ignored by the core, and leaves what an earlier `Accept` did alone (a hixie-76
+        // handshake accepted, then answered again before its key bytes came:
+        // `seeds/exchange/regress_authorize_late_answer_after_hixie_accept`).
+        if pending {
+            self.conns[i].accepted = accept;
+        }
+        self.drain();
+        self.accepting = None;
+        assert_eq!(
+            result, pending,
+            "authorize({id}) returned {result}; an authorization pending: {pending}"
+        );
+        if result {
+            self.authorize_results.0 += 1;
+        } else {
+            self.authorize_results.1 += 1;
+        }
+        result
+    }
+
+    /// Indices of connections with an authorization pending.
+    pub fn pending_authorizations(&self) -> Vec<usize> {
+        (0..self.conns.len())
+            .filter(|&i| self.conns[i].pending.is_some())
+            .collect()
+    }
+
     /// The peer of connection `i` ends its side (end of stream).
     pub fn eof(&mut self, i: usize) {
         let c = &mut self.conns[i];
         if c.live() {
             c.eof = true;
+        }
+        if c.exchange.is_none() {
+            // A held request's client is gone: nothing is served for it.
+            c.pending = None;
         }
         let id = c.id;
         self.begin(Call::Other);
@@ -439,6 +584,10 @@ impl Harness {
             }
         }
         let n = taken.len();
+        if tracing() && n > 0 {
+            let shown = String::from_utf8_lossy(&taken[..n.min(200)]);
+            eprintln!("  write {i}: {n} of {waiting} bytes: {shown:?}");
+        }
         let c = &mut self.conns[i];
         if n == 0 {
             return 0;
@@ -513,6 +662,7 @@ impl Harness {
             c.phase = Phase::Gone;
             c.dropped |= waiting > 0;
         }
+        c.pending = None;
         self.begin(Call::Other);
         self.server.handle_closed(self.now, id);
         assert!(
@@ -544,8 +694,13 @@ impl Harness {
     fn timeout(&mut self, at: Instant) {
         assert!(at >= self.now, "the harness clock ran backwards");
         self.now = at;
+        let timeout = self.limits.authorization_timeout;
         for c in &mut self.conns {
             c.timer_calls += 1;
+            // Past its timeout a held request is answered 503.
+            if c.pending.is_some_and(|since| since + timeout <= at) {
+                c.pending = None;
+            }
         }
         self.begin(Call::Other);
         self.server.handle_timeout(self.now);
@@ -692,6 +847,10 @@ impl Harness {
     pub fn shutdown(&mut self) {
         self.begin(Call::Other);
         self.server.shutdown(self.now);
+        // Held requests are refused.
+        for c in &mut self.conns {
+            c.pending = None;
+        }
         if !self.shut_down {
             self.shutdown_deadline = Some(self.now + self.limits.shutdown_timeout);
         }
@@ -724,6 +883,19 @@ impl Harness {
         assert_eq!(self.server.poll_timeout(), None, "timers left");
         for j in 0..self.sessions.len() {
             self.check_websocket_delivery(j);
+        }
+        if std::env::var_os("SOCKJS_FUZZ_SUMMARY").is_some() {
+            // What an input reached, for checking that seeds do what they are named after.
+            let messages: usize = self.sessions.iter().map(|s| s.messages).sum();
+            let refused = self.conns.iter().filter(|c| c.refused).count();
+            eprintln!(
+                "summary: {} connections ({refused} refused), {} sessions, {messages} messages, \
+                 authorize true/false {:?}, binding refusals {}",
+                self.conns.len(),
+                self.sessions.len(),
+                self.authorize_results,
+                self.server.binding_refusals()
+            );
         }
     }
 
@@ -815,9 +987,12 @@ impl Harness {
         // Once the session's `c[...]` frame arrived, everything queued before it must have.
         // Without it, the full delivery is owed only if nothing cut the session short: output
         // dropped, the peer's half-close (the core writes what is on the connection, then
-        // ends the session as lost), or a WebSocket failed for the client's protocol error
-        // (seen as a close frame with 1002, 1003, 1007 or 1009; a hixie-76 close frame has
-        // no code, so there only the `c[...]` frame counts).
+        // ends the session as lost), the peer's close frame (answered at once, as RFC 6455
+        // 5.5.1 asks, with what the session still queued dropped:
+        // `seeds/exchange/regress_ws_client_close_before_queue_flushed`), or a WebSocket
+        // failed for the client's protocol error (seen as a close frame with 1002, 1003,
+        // 1007 or 1009; a hixie-76 close frame has no code, so there only the `c[...]`
+        // frame counts).
         let sockjs_closed = s.protocol == "websocket"
             && frames
                 .iter()
@@ -834,7 +1009,7 @@ impl Harness {
                 ..
             })
         );
-        let owed = sockjs_closed || (!hixie && !c.dropped && !c.eof && !failed);
+        let owed = sockjs_closed || (!hixie && !c.dropped && !c.eof && !failed && !c.peer_close);
         if flushed && owed {
             assert_eq!(
                 received, s.sent,
@@ -862,6 +1037,9 @@ impl Harness {
     /// Drains `Io` instructions and events, checking every invariant in the module docs.
     pub fn drain(&mut self) {
         while let Some(io) = self.server.poll_io() {
+            if tracing() {
+                eprintln!("  io {io:?}");
+            }
             let id = match io {
                 Io::Write(id) | Io::Shutdown(id) | Io::Respond(id) => id,
                 Io::Close { connection, .. } => connection,
@@ -940,12 +1118,16 @@ impl Harness {
                         }
                     }
                     c.phase = Phase::Closed { aborted };
+                    c.pending = None;
                     c.dropped |= aborted;
                     c.write_pending = false;
                 }
             }
         }
         while let Some(e) = self.server.poll_event() {
+            if tracing() {
+                eprintln!("  event {e:?}");
+            }
             match e {
                 Event::Opened {
                     session,
@@ -963,6 +1145,50 @@ impl Harness {
                         "{session} opened from {}, which no connection has",
                         info.peer
                     );
+                    let accepted_earlier = opened_on.is_some_and(|i| {
+                        std::mem::take(&mut self.conns[i].accepted)
+                            && info.protocol.starts_with("websocket")
+                    });
+                    let options = self.server.endpoint_options(endpoint).expect("endpoint");
+                    if options.authorize {
+                        assert!(
+                            (self.accepting.is_some() && self.accepting == opened_on)
+                                || accepted_earlier,
+                            "{session} opened on authorizing endpoint {endpoint} from {} \
+                             without an Accept for it (accepting {:?})",
+                            info.peer,
+                            self.accepting
+                        );
+                    }
+                    let binding = match &options.session_binding {
+                        SessionBinding::PeerAddress => Some(Bound::Ip(info.client_ip)),
+                        SessionBinding::Cookie(name) => {
+                            let headers: Vec<(&[u8], &[u8])> = info
+                                .headers
+                                .iter()
+                                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+                                .collect();
+                            Some(Bound::Cookie(name.clone(), peer::cookie(&headers, name)))
+                        }
+                        _ => None,
+                    };
+                    let i = opened_on.expect("checked");
+                    assert_eq!(info.peer.ip(), self.conns[i].ip, "{session}: peer address");
+                    if !self.conns[i].unknown_headers {
+                        // The core's client address is the model's for one of the requests
+                        // the connection carried.
+                        let models: Vec<IpAddr> = self.conns[i]
+                            .carried
+                            .iter()
+                            .map(|h| self.client_of(i, h))
+                            .collect();
+                        assert!(
+                            models.contains(&info.client_ip),
+                            "{session}: client_ip {} from {}, the model says one of {models:?}",
+                            info.client_ip,
+                            info.peer
+                        );
+                    }
                     self.by_session.insert(session, self.sessions.len());
                     self.sessions.push(SessionModel {
                         id: session,
@@ -975,6 +1201,8 @@ impl Harness {
                             .filter(|_| info.protocol.starts_with("websocket")),
                         sent: Vec::new(),
                         sent_known: true,
+                        peer_ip: info.peer.ip(),
+                        binding,
                     });
                 }
                 Event::Message {
@@ -1002,6 +1230,23 @@ impl Harness {
                             "message for {session} on {connection} while another was fed"
                         );
                     }
+                    if self.sessions[j].websocket_conn.is_none()
+                        && let Some(bound) = &self.sessions[j].binding
+                        && !self.conns[i].unknown_headers
+                    {
+                        // Some request the connection carried matches the binding.
+                        let c = &self.conns[i];
+                        let matches = c.carried.iter().any(|h| match bound {
+                            Bound::Ip(ip) => self.client_of(i, h) == *ip,
+                            Bound::Cookie(name, value) => peer::cookie(&pairs(h), name) == *value,
+                        });
+                        assert!(
+                            matches,
+                            "a message for {session} bound to {bound:?} on {connection} from {}, \
+                             whose requests carried {:?}",
+                            c.ip, c.carried
+                        );
+                    }
                     let s = &mut self.sessions[j];
                     if let Some(w) = s.websocket_conn {
                         assert_eq!(w, i, "a message for WebSocket {session} on {connection}");
@@ -1021,7 +1266,45 @@ impl Harness {
                     );
                     s.closed = Some(reason);
                 }
-                Event::Authorize { .. } => panic!("Event::Authorize, and no endpoint authorizes"),
+                Event::Authorize {
+                    connection,
+                    endpoint,
+                    info,
+                } => {
+                    let Some(&i) = self.by_conn.get(&connection) else {
+                        panic!("Event::Authorize for {connection}, never accepted");
+                    };
+                    assert!(
+                        !self.shut_down,
+                        "Event::Authorize for {connection} after shutdown"
+                    );
+                    let authorizes = self
+                        .server
+                        .endpoint_options(endpoint)
+                        .is_some_and(|o| o.authorize);
+                    assert!(
+                        authorizes,
+                        "Event::Authorize on endpoint {endpoint}, which does not"
+                    );
+                    assert_eq!(info.peer.port(), self.conns[i].port, "Authorize: its peer");
+                    let live_before = self.live_at_call.get(i).copied().unwrap_or(false);
+                    let c = &mut self.conns[i];
+                    assert!(
+                        c.pending.is_none(),
+                        "a second Event::Authorize for {connection} while one is pending"
+                    );
+                    if c.live() {
+                        c.pending = Some(self.now);
+                    } else {
+                        // Held, then ended within the same call (its Io::Close was drained
+                        // first): nothing is pending.
+                        assert!(
+                            live_before,
+                            "Event::Authorize for {connection}, in {:?}",
+                            c.phase
+                        );
+                    }
+                }
             }
         }
         self.check_state();
@@ -1044,6 +1327,29 @@ impl Harness {
         );
         let sessions = self.server.session_count();
         assert!(sessions <= self.limits.max_sessions, "{sessions} sessions");
+        // Per address: accepted connections the core still knows (lingering ones too, but
+        // not those refused on accept), and sessions opened from it not yet closed.
+        let mut per_peer: HashMap<IpAddr, (usize, usize)> = HashMap::new();
+        for c in &self.conns {
+            if c.live() && !c.refused && c.exchange.is_none() {
+                per_peer.entry(c.ip).or_default().0 += 1;
+            }
+        }
+        for s in &self.sessions {
+            if s.closed.is_none() {
+                per_peer.entry(s.peer_ip).or_default().1 += 1;
+            }
+        }
+        for (ip, (conns, sessions)) in per_peer {
+            assert!(
+                conns <= self.limits.max_connections_per_peer,
+                "{conns} connections from {ip}"
+            );
+            assert!(
+                sessions <= self.limits.max_sessions_per_peer,
+                "{sessions} sessions from {ip}"
+            );
+        }
         let open = self.sessions.iter().filter(|s| s.closed.is_none()).count();
         assert!(
             sessions >= open,
@@ -1119,10 +1425,30 @@ impl Harness {
         }
     }
 
+    /// The client address the model finds for a request with `headers` on connection `i`.
+    fn client_of(&self, i: usize, headers: &Headers) -> IpAddr {
+        peer::client_ip(self.conns[i].ip, &pairs(headers), self.trust)
+    }
+
     /// The limits the server runs with.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+}
+
+/// Whether a header says who the client is (and so is kept by [`Harness::note_request`]).
+fn is_identity_header(name: &[u8]) -> bool {
+    ["forwarded", "x-forwarded-for", "cookie"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// Borrowed header pairs.
+fn pairs(headers: &Headers) -> Vec<(&[u8], &[u8])> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_slice(), v.as_slice()))
+        .collect()
 }
 
 /// What an exchange's head may hold: no header its host's HTTP layer owns, a status, and

@@ -8,5 +8,7 @@
 
 pub mod client;
 pub mod harness;
+pub mod peer;
+pub mod setup;
 pub mod split;
 pub mod ws_read;

@@ -49,7 +49,10 @@ pub struct Options {
     /// [`INFLATER_MEMORY`](crate::ws::deflate::INFLATER_MEMORY)); with
     /// `server_no_context_takeover` and `client_no_context_takeover` it holds none between
     /// messages, and a broadcast ([`crate::Server::send_many`]) is compressed once for every
-    /// such connection. [`crate::Server::deflate_memory`] counts what all connections hold.
+    /// such connection. [`crate::Server::deflate_memory`] counts what all connections hold;
+    /// the memory budget ([`Limits::max_buffered_bytes`]) charges each connection the most it
+    /// may hold, and a handshake whose state would take it past the budget is answered
+    /// without compression.
     /// A compressed message is inflated within [`Limits::max_message_size`]: one that would
     /// inflate past it closes its connection with 1009 before it is allocated.
     pub compression: Option<DeflateConfig>,
@@ -203,9 +206,13 @@ pub struct Limits {
     /// it, pipelined requests also wait unread and WebSocket pings get no pong. Default 64 KiB.
     pub max_unflushed_bytes: usize,
     /// Bytes held for all sessions and connections together: messages queued in sessions,
-    /// output not yet written to connections ([`crate::Server::output`]), and inbound
-    /// messages the host reports its application has not taken yet
-    /// ([`crate::Server::set_held_inbound`]). A send that would take the total past it first
+    /// output not yet written to connections ([`crate::Server::output`]), inbound messages
+    /// the host reports its application has not taken yet
+    /// ([`crate::Server::set_held_inbound`]), and the permessage-deflate state of
+    /// connections that agreed to compression, charged at the most each may hold from its
+    /// handshake on (about 354 KiB with context takeover both ways, nothing without it; a
+    /// handshake whose agreement would take the total past the budget is answered without
+    /// the extension, and counted as [`crate::stats::Limit::BufferedBytes`]). A send that would take the total past it first
     /// frees the largest holders until the message fits: the session with the most bytes
     /// queued is closed with `c[1013,"Server memory budget exceeded"]`
     /// ([`crate::CloseReason::MemoryBudget`]) and its queue dropped (its client, if it reads

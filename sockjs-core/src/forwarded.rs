@@ -160,24 +160,9 @@ fn parse_node(node: &[u8]) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{Header, Method, Version};
-    use bytes::Bytes;
 
     fn req(headers: &[(&str, &str)]) -> Request {
-        Request {
-            method: Method::Get,
-            target: Bytes::from_static(b"/"),
-            version: Version::Http11,
-            headers: headers
-                .iter()
-                .map(|(n, v)| Header {
-                    name: Bytes::copy_from_slice(n.as_bytes()),
-                    value: Bytes::copy_from_slice(v.as_bytes()),
-                })
-                .collect(),
-            body: Bytes::new(),
-            keep_alive: true,
-        }
+        crate::testing::request("GET", "/", headers, b"")
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -198,6 +198,10 @@ labelled! {
         /// Input pipelined past a response still going, beyond one request's worth
         /// (`max_head_size + max_body_size`): the connection is aborted.
         PipelinedInput => "pipelined_input",
+        /// [`crate::Limits::max_buffered_bytes`]: a WebSocket handshake is answered without
+        /// permessage-deflate, whose state would take the total past the budget. (Sessions
+        /// the budget closes are counted as closes, [`CloseKind::MemoryBudget`].)
+        BufferedBytes => "max_buffered_bytes",
     }
 }
 

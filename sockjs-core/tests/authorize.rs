@@ -24,6 +24,21 @@ fn held(h: &mut Harness) -> (ConnectionId, Box<sockjs_core::RequestInfo>) {
     }
 }
 
+/// A new connection whose `xhr` poll for session `id`, carrying `headers`, is held: the
+/// connection and what `Event::Authorize` showed of the request.
+#[track_caller]
+fn held_poll(
+    h: &mut Harness,
+    id: &str,
+    headers: &[(&str, &str)],
+) -> (ConnectionId, Box<sockjs_core::RequestInfo>) {
+    let c = h.connect();
+    h.request(c, "POST", &format!("{}/xhr", session_url(id)), headers, b"");
+    let (conn, info) = held(h);
+    assert_eq!(conn, c);
+    (c, info)
+}
+
 fn answer(h: &mut Harness, conn: ConnectionId, a: Authorization) -> bool {
     let now = h.now();
     let known = h.server.authorize(now, conn, a);
@@ -41,17 +56,8 @@ fn refuse(status: u16, body: &str) -> Authorization {
 #[test]
 fn an_accepted_poll_opens_its_session() {
     let mut h = harness();
-    let c = h.connect();
     let url = session_url("s");
-    h.request(
-        c,
-        "POST",
-        &format!("{url}/xhr"),
-        &[("Cookie", "auth=ok")],
-        b"",
-    );
-    let (conn, info) = held(&mut h);
-    assert_eq!(conn, c);
+    let (c, info) = held_poll(&mut h, "s", &[("Cookie", "auth=ok")]);
     assert_eq!(info.header("cookie"), Some("auth=ok"));
     assert_eq!(info.protocol, "xhr-polling");
     assert_eq!(h.unread(c), b"", "nothing is answered while held");
@@ -69,21 +75,9 @@ fn an_accepted_poll_opens_its_session() {
 #[test]
 fn a_refused_request_gets_its_status_and_no_session() {
     let mut h = harness();
-    let c = h.connect();
     let url = session_url("s");
-    h.request(
-        c,
-        "POST",
-        &format!("{url}/xhr"),
-        &[("Origin", "http://app")],
-        b"",
-    );
-    let (conn, _) = held(&mut h);
-    assert!(answer(
-        &mut h,
-        conn,
-        refuse(403, "Forbidden: no auth cookie")
-    ));
+    let (c, _) = held_poll(&mut h, "s", &[("Origin", "http://app")]);
+    assert!(answer(&mut h, c, refuse(403, "Forbidden: no auth cookie")));
     let expected = "HTTP/1.1 403 Forbidden\r\nCache-Control: no-store, no-cache, no-transform, \
                     must-revalidate, max-age=0\r\nAccess-Control-Allow-Origin: http://app\r\n\
                     Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n\
@@ -174,9 +168,7 @@ fn an_unanswered_request_times_out_with_503() {
         Options::default().authorize(true),
         limits(|l| l.authorization_timeout = secs(2)),
     );
-    let c = h.connect();
-    h.request(c, "POST", &format!("{}/xhr", session_url("s")), &[], b"");
-    held(&mut h);
+    let (c, _) = held_poll(&mut h, "s", &[]);
     h.advance(ms(1999));
     assert_eq!(h.unread(c), b"");
     h.advance(ms(1));
@@ -191,16 +183,12 @@ fn an_unanswered_request_times_out_with_503() {
 #[test]
 fn a_client_that_leaves_while_held_leaves_nothing() {
     let mut h = harness();
-    let c = h.connect();
-    h.request(c, "POST", &format!("{}/xhr", session_url("s")), &[], b"");
-    held(&mut h);
+    let (c, _) = held_poll(&mut h, "s", &[]);
     h.client_closes(c);
     assert!(!answer(&mut h, c, Authorization::Accept));
     assert!(h.take_events().is_empty());
     // Likewise at end of stream.
-    let d = h.connect();
-    h.request(d, "POST", &format!("{}/xhr", session_url("t")), &[], b"");
-    held(&mut h);
+    let (d, _) = held_poll(&mut h, "t", &[]);
     h.client_eof(d);
     assert!(!answer(&mut h, d, Authorization::Accept));
     assert!(h.take_events().is_empty());
@@ -225,9 +213,7 @@ fn requests_pipelined_behind_a_held_one_wait_for_it() {
 #[test]
 fn shutting_down_answers_held_requests() {
     let mut h = harness();
-    let c = h.connect();
-    h.request(c, "POST", &format!("{}/xhr", session_url("s")), &[], b"");
-    held(&mut h);
+    let (c, _) = held_poll(&mut h, "s", &[]);
     h.shutdown();
     let r = h.read_response(c);
     assert_eq!((r.status, r.text()), (503, "Server shutting down"));

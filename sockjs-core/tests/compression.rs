@@ -8,7 +8,7 @@ use sockjs_core::testing::{
 use sockjs_core::ws::deflate::{
     DEFLATER_MEMORY, DeflateConfig, DeflateParams, Deflater, INFLATER_MEMORY, Inflater, negotiate,
 };
-use sockjs_core::{CloseReason, ConnectionId, Event, Limits, Options, SessionId};
+use sockjs_core::{CloseReason, ConnectionId, Event, Limit, Limits, Options, SessionId};
 
 const WS_URL: &str = "/echo/000/s/websocket";
 const RAW_URL: &str = "/echo/websocket";
@@ -665,6 +665,75 @@ fn deflate_memory_counts_what_connections_hold() {
         assert!(read_text(&mut h, &mut lean).1);
         assert_eq!(h.server.deflate_memory(), 0);
     }
+}
+
+#[test]
+fn deflate_state_is_charged_to_the_memory_budget_from_the_handshake_on() {
+    let reserve = DEFLATER_MEMORY + INFLATER_MEMORY;
+    let budget = 2 * reserve + 64 * 1024;
+    let mut h = compressing_with_limits(
+        DeflateConfig::default(),
+        limits(|l| {
+            l.max_buffered_bytes = budget;
+            l.max_queued_bytes = 128 * 1024;
+            l.max_unflushed_bytes = 4096;
+        }),
+    );
+    // Charged at the most it may hold, before anything is allocated.
+    let mut a = open(&mut h, "/echo/000/a/websocket", BROWSER_OFFER);
+    assert_eq!(h.server.deflate_memory(), 0);
+    assert_eq!(h.server.buffered_bytes(), reserve);
+    // Allocating it changes what is held, not what is charged.
+    let text = testing::client_messages(&[&"long enough to be compressed, both ways, ".repeat(3)]);
+    h.ws_send_compressed(a.conn, &mut a.deflater, 1, text.as_bytes());
+    echo(&mut h);
+    assert!(read_text(&mut h, &mut a).1);
+    assert_eq!(h.server.deflate_memory(), reserve);
+    assert_eq!(h.server.buffered_bytes(), reserve);
+    let b = open(&mut h, "/echo/000/b/websocket", BROWSER_OFFER);
+    assert_eq!(h.server.buffered_bytes(), 2 * reserve);
+
+    // A third would take the total past the budget: answered without the extension, and
+    // counted; its session works uncompressed.
+    assert_eq!(
+        answer(&mut h, "/echo/000/c/websocket", "13", BROWSER_OFFER),
+        None
+    );
+    assert_eq!(h.server.stats().limit_hits(Limit::BufferedBytes), 1);
+    assert_eq!(h.server.buffered_bytes(), 2 * reserve);
+    // Without context takeover nothing is held between calls, so nothing is charged.
+    let _ = h.take_events();
+    let lean = open(&mut h, "/echo/000/d/websocket", NO_TAKEOVER);
+    assert_eq!(h.server.buffered_bytes(), 2 * reserve);
+    assert_eq!(h.server.stats().limit_hits(Limit::BufferedBytes), 1);
+
+    // Queues come on top of it: a client that does not read is closed for the budget when a
+    // send would pass it, and the others keep working.
+    h.stop_reading(b.conn);
+    let mut queued = 0;
+    while queued < 40 * 1024 {
+        h.app_send(b.session, &"q".repeat(1000));
+        queued = h.server.queued(b.session).map_or(0, |q| q.0);
+    }
+    h.app_send(lean.session, &"l".repeat(30 * 1024));
+    assert_eq!(
+        h.take_events(),
+        [Event::Closed {
+            session: b.session,
+            reason: CloseReason::MemoryBudget,
+        }]
+    );
+    assert!(h.server.buffered_bytes() <= budget + 31 * 1024);
+
+    // A connection that ends gives its share back, and the next handshake is agreed again.
+    h.client_closes(b.conn);
+    assert_eq!(h.server.buffered_bytes() - h.server.recount_buffered(), 0);
+    assert!(h.server.buffered_bytes() < reserve + 40 * 1024);
+    let _ = h.take_events();
+    open(&mut h, "/echo/000/e/websocket", BROWSER_OFFER);
+    h.client_closes(a.conn);
+    h.client_closes(lean.conn);
+    let _ = h.take_events();
 }
 
 #[test]

@@ -6,10 +6,10 @@
 //! the upgraded stream.
 
 use bytes::Bytes;
-use sockjs_core::http::{Header, Method, Request, Version, reason_phrase};
+use sockjs_core::http::{Request, reason_phrase};
 use sockjs_core::testing::{
-    self, After, Harness, HixieFrame, WsFrame, client_messages, decode_request, limits, secs,
-    session_url, ws_frame, ws_headers,
+    self, After, Harness, HixieFrame, WsFrame, client_messages, decode_request, limits, request,
+    secs, session_url, ws_frame, ws_headers,
 };
 use sockjs_core::{
     CloseReason, Config, ConnectionId, Event, Options, RequestExtras, Response, ResponseBody,
@@ -632,23 +632,6 @@ fn the_table_covers_every_answer_shape() {
 }
 
 // ----- building requests by hand, as a host does -----
-
-fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
-    Request {
-        method: Method::from_bytes(method.as_bytes()),
-        target: Bytes::copy_from_slice(target.as_bytes()),
-        version: Version::Http11,
-        headers: headers
-            .iter()
-            .map(|(n, v)| Header {
-                name: Bytes::copy_from_slice(n.as_bytes()),
-                value: Bytes::copy_from_slice(v.as_bytes()),
-            })
-            .collect(),
-        body: Bytes::copy_from_slice(body),
-        keep_alive: true,
-    }
-}
 
 fn extended_connect() -> RequestExtras {
     RequestExtras {

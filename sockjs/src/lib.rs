@@ -33,6 +33,10 @@
 //! `request` that opened it; its [`SessionHandle`] does the same from other tasks. The
 //! [`Callbacks`] trait is the event-style alternative (`on_open`, `on_message`, `on_close`).
 //!
+//! [`Topics`] are named groups of sessions: `subscribe`, `unsubscribe`, `publish` (encoded
+//! once per node), across several nodes through a [`topics::Backend`] (Redis pub/sub with
+//! the `redis` feature; docs/TOPICS.md).
+//!
 //! The [`client`] module is the other end: [`client::connect`] opens a session to any SockJS
 //! server (websocket, xhr_streaming, eventsource or xhr polling, with sockjs-client's
 //! fallback) and returns a [`client::ClientSession`] of the same shape.
@@ -56,11 +60,13 @@ mod server;
 pub mod service;
 mod session;
 mod signal;
+pub mod topics;
 
 pub use bytes;
 
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
+    pub use crate::topics;
     /// The client: what `connect` takes and gives.
     pub use crate::client::{
         ClientError, ClientOptions, ClientSession, Close, ClosedBy, ConnectError, ErrorKind,
@@ -69,7 +75,7 @@ pub mod api {
     pub use crate::{
         Callbacks, CloseKind, CloseReason, Decision, Limit, Limits, Options, RefusalCause,
         RequestInfo, Runtime, ServerHandle, Session, SessionBinding, SessionError, SessionHandle,
-        SessionId, SessionStats, SessionTransport, Stats,
+        SessionId, SessionStats, SessionTransport, Stats, TopicError, Topics,
     };
 }
 pub use authorize::Decision;
@@ -83,3 +89,4 @@ pub use sockjs_core::{
     CloseKind, Limit, Notice, RefusalCause, SessionStats, SessionTransport, Stats,
 };
 pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionBinding, SessionId};
+pub use topics::{TopicError, Topics};

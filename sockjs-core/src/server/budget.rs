@@ -28,10 +28,13 @@
 //! [`Limits::max_unflushed_bytes`]: crate::Limits::max_unflushed_bytes
 //! [`Limits::max_queued_bytes`]: crate::Limits::max_queued_bytes
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Server;
 use super::connection::Closing;
+#[cfg(feature = "testing")]
+use super::connection::ConnState;
 use crate::io::{CloseReason, ConnectionId, SessionId};
 
 /// The most a session must queue to be ranked (less with a small budget).
@@ -44,10 +47,13 @@ pub(super) fn rank_floor(budget: usize) -> usize {
 
 impl Server {
     /// Bytes held for all sessions and connections: queued messages, output not yet
-    /// written, and inbound messages the host last reported held
-    /// ([`Server::set_held_inbound`]). Kept as a running total: reading it costs nothing.
+    /// written, inbound messages the host last reported held ([`Server::set_held_inbound`]),
+    /// and the permessage-deflate state of every connection that agreed to compression, at
+    /// the most it may hold (a compressor with the server's context takeover, a
+    /// decompressor with the client's: [`Server::deflate_memory`] is what they hold now).
+    /// Kept as running totals: reading it costs nothing.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered
+        self.buffered + self.deflate_reserved.load(Ordering::Relaxed)
     }
 
     /// Tells the core how many bytes of inbound messages ([`crate::Event::Message`]) the
@@ -68,7 +74,15 @@ impl Server {
     pub fn recount_buffered(&self) -> usize {
         let queued: usize = self.sessions.values().map(|s| s.queued_bytes).sum();
         let output: usize = self.conns.values().map(|c| c.out.len()).sum();
-        queued + output + self.held_inbound
+        let deflate: usize = self
+            .conns
+            .values()
+            .map(|c| match &c.state {
+                ConnState::WebSocket(ws) => ws.deflate_reserved(),
+                _ => 0,
+            })
+            .sum();
+        queued + output + self.held_inbound + deflate
     }
 
     /// Moves connection `id` to its place in the output ranking after its output changed.
@@ -149,7 +163,7 @@ impl Server {
     /// budget, one message may pass it when nothing can be closed.
     pub(super) fn make_room(&mut self, now: Instant, session: SessionId, len: usize) -> bool {
         let budget = self.limits.max_buffered_bytes;
-        while self.buffered.saturating_add(len) > budget {
+        while self.buffered_bytes().saturating_add(len) > budget {
             let queue = self.ranking.last().copied();
             let output = self.output_ranking.last().copied();
             match (queue, output) {
@@ -162,7 +176,7 @@ impl Server {
                 return false;
             }
         }
-        if self.buffered > budget {
+        if self.buffered_bytes() > budget {
             self.budget_close(now, session);
             return false;
         }

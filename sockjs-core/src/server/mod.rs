@@ -144,6 +144,9 @@ pub struct Server {
     /// Heap bytes the permessage-deflate state of every connection holds together: each
     /// connection adds and takes out its share, and its share leaves with it.
     deflate_memory: Arc<AtomicUsize>,
+    /// The most deflate state every connection that agreed to compression may hold
+    /// together: what the memory budget charges for it.
+    deflate_reserved: Arc<AtomicUsize>,
     /// During [`Server::send_many`]: the message, and its compressed frames once made.
     broadcast: Option<Broadcast>,
     /// Messages the compressor ran for (a broadcast frame reused counts once).
@@ -227,6 +230,7 @@ impl Server {
             lingering: 0,
             shutdown_timer: None,
             deflate_memory: Arc::default(),
+            deflate_reserved: Arc::default(),
             broadcast: None,
             deflate_runs: 0,
             peers: Peers::new(&config_limits),

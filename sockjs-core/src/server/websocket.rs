@@ -22,7 +22,7 @@ use super::session::{Session, SessionKind};
 use crate::frame;
 use crate::http::{BodyFraming, Request};
 use crate::io::{CloseReason, ConnectionId, Event, RequestInfo, SessionId};
-use crate::stats::{RefusalCause, SessionTransport};
+use crate::stats::{Limit, RefusalCause, SessionTransport};
 use crate::ws::deflate::{self, DeflateConfig, DeflateParams, Deflater, Inflater};
 use crate::ws::{self, FrameDecoder, Hixie76Decoder, Incoming, ProtocolError};
 
@@ -72,11 +72,14 @@ struct WsDeflate {
 }
 
 /// Bytes of deflate state one connection holds, counted in the server's running total
-/// ([`Server::deflate_memory`]) for as long as the connection lives: dropping it (whichever
-/// way the connection state goes) takes its share out.
+/// ([`Server::deflate_memory`]) for as long as the connection lives, and the most it may
+/// hold, charged to the memory budget ([`Server::buffered_bytes`]) from the agreement on:
+/// dropping it (whichever way the connection state goes) takes both shares out.
 struct Held {
     total: Arc<AtomicUsize>,
     bytes: usize,
+    reserved_total: Arc<AtomicUsize>,
+    reserved: usize,
 }
 
 impl Held {
@@ -93,7 +96,26 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.set(0);
+        self.reserved_total
+            .fetch_sub(self.reserved, Ordering::Relaxed);
     }
+}
+
+/// The most deflate state a connection with `params` holds between calls: a compressor with
+/// the server's context takeover, a decompressor with the client's. Without context
+/// takeover the state lives for one message within a call and is never held.
+pub(super) fn deflate_reservation(params: &DeflateParams) -> usize {
+    let deflater = if params.server_no_context_takeover {
+        0
+    } else {
+        deflate::DEFLATER_MEMORY
+    };
+    let inflater = if params.client_no_context_takeover {
+        0
+    } else {
+        deflate::INFLATER_MEMORY
+    };
+    deflater + inflater
 }
 
 /// One message being broadcast by [`Server::send_many`]: its compressed frames, made once
@@ -117,6 +139,12 @@ impl Broadcast {
 }
 
 impl WsConnection {
+    /// What this connection's deflate state is charged to the memory budget.
+    #[cfg(feature = "testing")]
+    pub(super) fn deflate_reserved(&self) -> usize {
+        self.deflate.as_ref().map_or(0, |d| d.held.reserved)
+    }
+
     /// Brings the server's deflate total up to date with what this connection holds now.
     fn sync_deflate_memory(&mut self) {
         let Some(d) = self.deflate.as_deref_mut() else {
@@ -235,6 +263,20 @@ impl Server {
                         .map(|h| &h.value[..]);
                     deflate::negotiate(&config, offers).map(|a| (a, config))
                 });
+                // Compression state counts toward the memory budget: an agreement whose
+                // state could take the total past it is not made (the plain answer instead).
+                let reservation = agreement
+                    .as_ref()
+                    .map_or(0, |(a, _)| deflate_reservation(&a.params));
+                let agreement = if reservation > 0
+                    && self.buffered_bytes().saturating_add(reservation)
+                        > self.limits.max_buffered_bytes
+                {
+                    self.limit_hit(Limit::BufferedBytes, Some(id), None);
+                    None
+                } else {
+                    agreement
+                };
                 let extension = agreement.as_ref().map(|(a, _)| a.response.clone());
                 if connect {
                     // RFC 8441, 5: no key, and a 200 without the upgrade headers.
@@ -341,6 +383,8 @@ impl Server {
     }
 
     fn new_ws_deflate(&self, params: &DeflateParams, config: &DeflateConfig) -> Box<WsDeflate> {
+        let reserved = deflate_reservation(params);
+        self.deflate_reserved.fetch_add(reserved, Ordering::Relaxed);
         Box::new(WsDeflate {
             deflater: Deflater::new(params, config),
             params: *params,
@@ -348,6 +392,8 @@ impl Server {
             held: Held {
                 total: Arc::clone(&self.deflate_memory),
                 bytes: 0,
+                reserved_total: Arc::clone(&self.deflate_reserved),
+                reserved,
             },
         })
     }

@@ -125,6 +125,30 @@ pub fn decode_request(bytes: &[u8]) -> (crate::http::Request, Vec<u8>) {
     }
 }
 
+/// A request built field by field, as a host's own HTTP stack hands one over to
+/// [`crate::Server::handle_request`]: HTTP/1.1, keep-alive, the headers in order.
+pub fn request(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> crate::http::Request {
+    crate::http::Request {
+        method: crate::http::Method::from_bytes(method.as_bytes()),
+        target: bytes::Bytes::copy_from_slice(target.as_bytes()),
+        version: crate::http::Version::Http11,
+        headers: headers
+            .iter()
+            .map(|(n, v)| crate::http::Header {
+                name: bytes::Bytes::copy_from_slice(n.as_bytes()),
+                value: bytes::Bytes::copy_from_slice(v.as_bytes()),
+            })
+            .collect(),
+        body: bytes::Bytes::copy_from_slice(body),
+        keep_alive: true,
+    }
+}
+
 /// `n` milliseconds.
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
