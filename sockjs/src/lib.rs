@@ -66,12 +66,12 @@ pub use bytes;
 
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
-    pub use crate::topics;
     /// The client: what `connect` takes and gives.
     pub use crate::client::{
         ClientError, ClientOptions, ClientSession, Close, ClosedBy, ConnectError, ErrorKind,
         Transport, UsageError,
     };
+    pub use crate::topics;
     pub use crate::{
         Callbacks, CloseKind, CloseReason, Decision, Limit, Limits, Options, RefusalCause,
         RequestInfo, Runtime, ServerHandle, Session, SessionBinding, SessionError, SessionHandle,
