@@ -307,10 +307,6 @@ macro_rules! per_transport {
             use super::*;
             $(#[test] fn $name() { if let Some(s) = server($server) { run(gone_case(s, $transport)); } })*
         }
-        mod heartbeats {
-            use super::*;
-            $(#[test] fn $name() { if let Some(s) = server($server) { run(heartbeat_case(&s, $transport)); } })*
-        }
     };
 }
 
@@ -323,6 +319,30 @@ per_transport! {
     node_xhr_streaming: "node", Transport::XhrStreaming;
     node_eventsource: "node", Transport::EventSource;
     node_xhr: "node", Transport::XhrPolling;
+}
+
+/// Every transport at once (each waits 30 s): one test per server.
+async fn heartbeats_on_every_transport(server: &Server) {
+    tokio::join!(
+        heartbeat_case(server, Transport::WebSocket),
+        heartbeat_case(server, Transport::XhrStreaming),
+        heartbeat_case(server, Transport::EventSource),
+        heartbeat_case(server, Transport::XhrPolling),
+    );
+}
+
+#[test]
+fn heartbeats_ours() {
+    if let Some(s) = server("ours") {
+        run(heartbeats_on_every_transport(&s));
+    }
+}
+
+#[test]
+fn heartbeats_node() {
+    if let Some(s) = server("node") {
+        run(heartbeats_on_every_transport(&s));
+    }
 }
 
 #[test]
