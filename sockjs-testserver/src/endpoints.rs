@@ -1,13 +1,13 @@
 //! The test server's endpoints, once for every runtime: they are added to a `sockjs`
 //! builder, and only the builder's runtime (and what blocks on `run`) differs.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_signal::{Signal, Signals};
 use futures_lite::{StreamExt, future};
-use sockjs::{Builder, Decision, Options, Session, SessionHandle};
+use sockjs::topics::{RedisBackend, RedisConfig};
+use sockjs::{Builder, Decision, Options, Runtime, Session, Topics};
 use sockjs_core::ws::deflate::DeflateConfig;
 
 use crate::{Args, amplify};
@@ -22,7 +22,8 @@ pub(crate) async fn serve<B>(
         .bind((args.host.as_str(), args.port))
         .await?;
     eprintln!(
-        "sockjs-testserver ({runtime}) listening on {}",
+        "sockjs-testserver ({runtime}) node {} listening on {}",
+        args.node_id.as_deref().unwrap_or("-"),
         server.local_addr()?
     );
     let handle = server.handle();
@@ -41,7 +42,7 @@ pub(crate) fn endpoints<B>(args: &Args, builder: Builder<B>) -> Builder<B> {
     let base = Options::default()
         .sockjs_url(args.sockjs_url.clone())
         .compression(args.compression.then(DeflateConfig::default));
-    let everyone: Arc<Mutex<HashSet<SessionHandle>>> = Arc::default();
+    let topics = topics(args, rt.clone());
     let mut builder = builder.limits(args.limits.clone());
     if let Some(bytes) = args.max_inbound_bytes {
         builder = builder.max_inbound_bytes(bytes);
@@ -85,27 +86,20 @@ pub(crate) fn endpoints<B>(args: &Args, builder: Builder<B>) -> Builder<B> {
                 }
             }
         })
+        // Every session on the topic, on every node with `--redis`; a session leaves it
+        // when it closes.
         .endpoint("/broadcast", base.clone(), move |mut session| {
-            let everyone = everyone.clone();
+            let topics = topics.clone();
             async move {
-                let me = session.handle();
-                everyone
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(me.clone());
-                while let Some(msg) = session.recv().await {
-                    let all: Vec<SessionHandle> = everyone
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .iter()
-                        .cloned()
-                        .collect();
-                    SessionHandle::broadcast(&all, &msg);
+                if topics
+                    .subscribe(BROADCAST_TOPIC, &session.handle())
+                    .is_err()
+                {
+                    return;
                 }
-                everyone
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&me);
+                while let Some(msg) = session.recv().await {
+                    topics.publish(BROADCAST_TOPIC, &msg);
+                }
             }
         })
         .endpoint("/auth_echo", base.clone(), echo)
@@ -130,6 +124,24 @@ pub(crate) fn endpoints<B>(args: &Args, builder: Builder<B>) -> Builder<B> {
                 }
             }
         })
+}
+
+/// The topic `/broadcast` publishes on.
+const BROADCAST_TOPIC: &str = "broadcast";
+
+/// This node's topics: through Redis with `--redis`, else this node's alone.
+fn topics(args: &Args, rt: Arc<dyn Runtime>) -> Topics {
+    let Some(url) = &args.redis else {
+        return Topics::new();
+    };
+    let node = args.node_id.clone().unwrap_or_else(|| "node".into());
+    match RedisBackend::new(rt, RedisConfig::new(url.clone(), node)) {
+        Ok(backend) => Topics::with_backend(backend),
+        Err(e) => {
+            eprintln!("sockjs-testserver: --redis: {e}");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// How often the figures are copied into the metrics recorder.

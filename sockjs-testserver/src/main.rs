@@ -5,7 +5,13 @@
 //! sockjs-testserver [--host 127.0.0.1] [--port 8081] [--sockjs-url URL]
 //!                    [--runtime tokio|async-std|smol] [--via axum [--tls]]
 //!                    [--limit NAME=VALUE]... [--compression] [--metrics 127.0.0.1:PORT]
+//!                    [--redis redis://127.0.0.1:6379] [--node-id NAME]
 //! ```
+//!
+//! `--redis URL` makes the server a node of a cluster: `/broadcast` goes through a topic
+//! whose publishes cross to every node on the same Redis (docs/TOPICS.md). `--node-id NAME`
+//! names the node (1 to 64 of `A-Z a-z 0-9 . _ -`; default `<hostname>-<port>`): every log
+//! line starts with `node=NAME`, and Redis tells the nodes apart by it.
 //!
 //! `--via axum` (tokio only) serves the same endpoints through an axum `Router` that also
 //! answers `GET /` with `hello world`; `--tls` adds TLS with a self-signed certificate
@@ -60,11 +66,16 @@ struct Args {
     tls: bool,
     /// Where to serve metrics, if anywhere.
     metrics: Option<std::net::SocketAddr>,
+    /// Redis, for topics across nodes (`/broadcast`).
+    redis: Option<String>,
+    /// The node's name, in every log line and on Redis; `None` until defaulted.
+    node_id: Option<String>,
 }
 
 const USAGE: &str = "usage: sockjs-testserver [--host HOST] [--port PORT] [--sockjs-url URL] \
                      [--runtime tokio|async-std|smol] [--via axum [--tls]] \
-                     [--limit NAME=VALUE]... [--compression] [--metrics 127.0.0.1:PORT]";
+                     [--limit NAME=VALUE]... [--compression] [--metrics 127.0.0.1:PORT] \
+                     [--redis redis://HOST:PORT] [--node-id NAME]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -78,6 +89,8 @@ fn parse_args() -> Result<Args, String> {
         via: None,
         tls: false,
         metrics: None,
+        redis: None,
+        node_id: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -119,10 +132,55 @@ fn parse_args() -> Result<Args, String> {
                 }
                 args.metrics = Some(addr);
             }
+            "--redis" => {
+                if !(value.starts_with("redis://") || value.starts_with("unix://")) {
+                    return Err(format!("--redis wants redis://HOST:PORT, not {value:?}"));
+                }
+                args.redis = Some(value);
+            }
+            "--node-id" => {
+                if !valid_node_id(&value) {
+                    return Err(format!(
+                        "bad --node-id {value:?}: 1 to 64 of A-Z a-z 0-9 . _ -"
+                    ));
+                }
+                args.node_id = Some(value);
+            }
             other => return Err(format!("unknown flag: {other}")),
         }
     }
+    if args.node_id.is_none() {
+        args.node_id = Some(default_node_id(args.port));
+    }
     Ok(args)
+}
+
+/// 1 to 64 of `A-Z a-z 0-9 . _ -` (what Redis messages carry).
+fn valid_node_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// `<hostname>-<port>`, the hostname cut down to the characters a node id may have.
+fn default_node_id(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let mut host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(48)
+        .collect();
+    if host.is_empty() {
+        host = "node".into();
+    }
+    format!("{host}-{port}")
 }
 
 /// Applies one `--limit NAME=VALUE`.
@@ -167,7 +225,7 @@ fn main() -> ExitCode {
         eprintln!("--tls needs --via axum");
         return ExitCode::from(2);
     }
-    init_logs();
+    init_logs(args.node_id.as_deref().unwrap_or("node"));
     if let Some(addr) = args.metrics
         && let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -218,15 +276,41 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (warnings only by default, so protocol suite runs
-/// stay quiet).
-fn init_logs() {
+/// stay quiet), every line starting with `node=NODE`.
+fn init_logs(node: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt()
+        .event_format(NodeFirst {
+            node: node.to_string(),
+            inner: tracing_subscriber::fmt::format().with_ansi(false),
+        })
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
         .init();
+}
+
+/// A log line format that starts with the node's name, then formats as `inner` does.
+struct NodeFirst<F> {
+    node: String,
+    inner: F,
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for NodeFirst<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "node={} ", self.node)?;
+        self.inner.format_event(ctx, writer, event)
+    }
 }
 
 /// How long the core's lock was held, against the CPU time the process used: the share of
@@ -275,6 +359,8 @@ mod tests {
             via: None,
             tls: false,
             metrics: None,
+            redis: None,
+            node_id: None,
         };
         set_limit(&mut args, "max_sessions=3").unwrap();
         set_limit(&mut args, "write_timeout=1500").unwrap();
@@ -290,6 +376,15 @@ mod tests {
         );
         assert!(set_limit(&mut args, "max_body_size=big").is_err());
         assert!(set_limit(&mut args, "max_inbound_bytes=-1").is_err());
+    }
+
+    #[test]
+    fn node_ids() {
+        assert!(super::valid_node_id("node-1"));
+        assert!(!super::valid_node_id("node 1"));
+        assert!(!super::valid_node_id(""));
+        let id = super::default_node_id(8091);
+        assert!(id.ends_with("-8091") && super::valid_node_id(&id), "{id}");
     }
 
     #[test]

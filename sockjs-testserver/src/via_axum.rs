@@ -56,26 +56,30 @@ pub(crate) async fn serve(args: &Args) -> io::Result<()> {
         let app = app.clone();
         let http = http.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
-            // The peer's address, where the SockJS service looks for it.
-            let log = tls.is_some();
-            let service =
-                tower::ServiceFn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    if log && request.method() == hyper::Method::CONNECT {
-                        // What the TLS e2e run reports: WebSockets over HTTP/2 (RFC 8441).
-                        eprintln!("extended CONNECT {} from {peer}", request.uri().path());
-                    }
-                    request.extensions_mut().insert(peer);
-                    app.clone().call(request)
-                });
-            let service = TowerToHyperService::new(service);
-            match tls {
-                None => {
+        // The peer's address, where the SockJS service looks for it.
+        let log = tls.is_some();
+        let service =
+            tower::ServiceFn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                if log && request.method() == hyper::Method::CONNECT {
+                    // What the TLS e2e run reports: WebSockets over HTTP/2 (RFC 8441).
+                    eprintln!("extended CONNECT {} from {peer}", request.uri().path());
+                }
+                request.extensions_mut().insert(peer);
+                app.clone().call(request)
+            });
+        let service = TowerToHyperService::new(service);
+        // One task type per case: a plain connection's task does not carry the size of a
+        // TLS stream's state.
+        match tls {
+            None => {
+                tokio::spawn(async move {
                     let _ = http
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .await;
-                }
-                Some(acceptor) => {
+                });
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
                     let Ok(stream) = acceptor.accept(stream).await else {
                         return;
                     };
@@ -91,9 +95,9 @@ pub(crate) async fn serve(args: &Args) -> io::Result<()> {
                     let _ = http
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .await;
-                }
+                });
             }
-        });
+        }
     }
     // Sessions are closed with `c[1001,"Server shutting down"]`; their last bytes go out
     // before the process ends.

@@ -12,15 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-const LIMIT: Duration = Duration::from_secs(10);
-
-async fn echo(mut session: Session) {
-    while let Some(msg) = session.recv().await {
-        if session.send(&msg).is_err() {
-            break;
-        }
-    }
-}
+mod support;
+use support::{LIMIT, body, echo, request, request_with};
 
 async fn start(
     builder: sockjs_tokio::Builder,
@@ -32,30 +25,6 @@ async fn start(
         server.run().await.expect("run");
     });
     (addr, handle, task)
-}
-
-/// One HTTP/1.1 request on a fresh connection; returns the whole response (the server closes
-/// because of `Connection: close`).
-async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    timeout(LIMIT, s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    String::from_utf8(out).expect("utf-8")
-}
-
-fn body(response: &str) -> &str {
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,20 +295,6 @@ async fn a_stalled_client_does_not_hold_up_another() {
 }
 
 /// One request with extra header lines; the whole response.
-async fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}Content-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    timeout(LIMIT, s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    String::from_utf8(out).expect("utf-8")
-}
-
 #[derive(Debug, PartialEq)]
 struct User(String);
 
@@ -363,12 +318,12 @@ async fn an_authorizer_decides_and_its_data_reaches_the_handler() {
             }
         });
     let (addr, handle, task) = start(builder).await;
-    let r = request_with(addr, "POST", "/chat/0/a/xhr", "").await;
+    let r = request_with(addr, "POST", "/chat/0/a/xhr", "", "").await;
     assert!(r.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{r}");
     assert_eq!(body(&r), "Who are you?");
-    let r = request_with(addr, "POST", "/chat/0/b/xhr", "Cookie: user=ada\r\n").await;
+    let r = request_with(addr, "POST", "/chat/0/b/xhr", "Cookie: user=ada\r\n", "").await;
     assert_eq!(body(&r), "o\n");
-    let r = request_with(addr, "POST", "/chat/0/b/xhr", "").await;
+    let r = request_with(addr, "POST", "/chat/0/b/xhr", "", "").await;
     assert_eq!(
         body(&r),
         "a[\"hello ada\"]\n",

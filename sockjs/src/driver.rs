@@ -743,6 +743,41 @@ fn log_notice(notice: &Notice) {
 /// these are not.
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
+/// An exchange's response as the core had it when the request was handed over.
+#[cfg(feature = "tower")]
+pub(crate) struct Answer {
+    /// Its head.
+    pub(crate) head: sockjs_core::Response,
+    /// Its whole body, when it has a length and the core had all of it (reported written).
+    pub(crate) body: Option<bytes::Bytes>,
+}
+
+/// The whole `n`-byte body of exchange `id` if its output holds all of it, reported written.
+#[cfg(feature = "tower")]
+fn whole_body(
+    state: &mut CoreState,
+    now: Instant,
+    id: ConnectionId,
+    n: usize,
+) -> Option<bytes::Bytes> {
+    if state.server.output_len(id) != n {
+        return None;
+    }
+    let body = match state.server.output(id) {
+        [] => bytes::Bytes::new(),
+        [one] => one.clone(),
+        chunks => {
+            let mut all = bytes::BytesMut::with_capacity(n);
+            for c in chunks {
+                all.extend_from_slice(c);
+            }
+            all.freeze()
+        }
+    };
+    state.server.handle_written(now, id, n);
+    Some(body)
+}
+
 /// A multiplicative hasher for the core's `u64` ids.
 #[derive(Default)]
 struct IdHasher(u64);
@@ -773,13 +808,22 @@ impl Driver {
         request: sockjs_core::http::Request,
         extras: sockjs_core::RequestExtras,
         extensions: http::Extensions,
-    ) -> Arc<Conn> {
+    ) -> (Arc<Conn>, Option<Answer>) {
         self.with_core(|state, now| {
             let id = state.server.handle_request(now, peer, request, extras);
             let conn = Arc::new(Conn::exchange(id, extensions));
             state.conns.insert(id, conn.clone());
             state.opening = Some(id);
-            conn
+            // Most answers are known at once (a send's `204`, a poll with messages waiting,
+            // `/info`): head and whole body are taken under this one lock.
+            let answer = state.server.take_response(id).map(|head| {
+                let body = match head.body {
+                    sockjs_core::ResponseBody::Length(n) => whole_body(state, now, id, n),
+                    _ => None,
+                };
+                Answer { head, body }
+            });
+            (conn, answer)
         })
         .0
     }

@@ -32,11 +32,16 @@ pub(crate) struct SessionShared {
     drain_waiters: AtomicUsize,
     reason: Mutex<Option<CloseReason>>,
     pub(crate) closed: Notify,
+    /// Run once when the session closes (topics it leaves); `None` once it has.
+    close_hooks: Mutex<Option<Vec<CloseHook>>>,
     /// The extensions of the request that opened the session, when a host's HTTP stack
     /// served it (empty otherwise).
     #[cfg(feature = "tower")]
     pub(crate) extensions: http::Extensions,
 }
+
+/// What runs when a session closes: it is called once, with the session's id.
+pub(crate) type CloseHook = Box<dyn FnOnce(SessionId) + Send>;
 
 /// Messages waiting for the application.
 struct Inbox {
@@ -69,6 +74,7 @@ impl SessionShared {
             drain_waiters: AtomicUsize::new(0),
             reason: Mutex::new(None),
             closed: Notify::new(),
+            close_hooks: Mutex::new(Some(Vec::new())),
             #[cfg(feature = "tower")]
             extensions: http::Extensions::new(),
         }
@@ -110,6 +116,31 @@ impl SessionShared {
         }
         self.closed.notify(usize::MAX);
         self.drained.notify(usize::MAX);
+        let hooks = self
+            .close_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        for hook in hooks.into_iter().flatten() {
+            hook(self.id);
+        }
+    }
+
+    /// Runs `hook` when the session closes; gives it back if it has closed already. Hooks run
+    /// under the core's lock: they must not call into the server.
+    pub(crate) fn on_close(&self, hook: CloseHook) -> Result<(), CloseHook> {
+        match self
+            .close_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            Some(hooks) => {
+                hooks.push(hook);
+                Ok(())
+            }
+            None => Err(hook),
+        }
     }
 
     /// More messages wait to be received.

@@ -32,6 +32,10 @@
 //! (waiting for room; also as a `futures_sink::Sink`), `close(code, reason)` and show the
 //! `request` that opened it; its [`SessionHandle`] does the same from other tasks. The
 //! [`Callbacks`] trait is the event-style alternative (`on_open`, `on_message`, `on_close`).
+//!
+//! [`Topics`] are named groups of sessions: `subscribe`, `unsubscribe`, `publish` (encoded
+//! once per node), across several nodes through a [`topics::Backend`] (Redis pub/sub with
+//! the `redis` feature; docs/TOPICS.md).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -51,15 +55,17 @@ mod server;
 pub mod service;
 mod session;
 mod signal;
+pub mod topics;
 
 pub use bytes;
 
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
+    pub use crate::topics;
     pub use crate::{
         Callbacks, CloseKind, CloseReason, Decision, Limit, Limits, Options, RefusalCause,
         RequestInfo, Runtime, ServerHandle, Session, SessionBinding, SessionError, SessionHandle,
-        SessionId, SessionStats, SessionTransport, Stats,
+        SessionId, SessionStats, SessionTransport, Stats, TopicError, Topics,
     };
 }
 pub use authorize::Decision;
@@ -73,3 +79,4 @@ pub use sockjs_core::{
     CloseKind, Limit, Notice, RefusalCause, SessionStats, SessionTransport, Stats,
 };
 pub use sockjs_core::{CloseReason, Limits, Options, RequestInfo, SessionBinding, SessionId};
+pub use topics::{TopicError, Topics};

@@ -46,8 +46,8 @@ impl From<Refused> for SessionError {
 /// the session: [`SessionHandle::close`] does).
 #[derive(Clone)]
 pub struct SessionHandle {
-    shared: Arc<SessionShared>,
-    driver: Weak<Driver>,
+    pub(crate) shared: Arc<SessionShared>,
+    pub(crate) driver: Weak<Driver>,
 }
 
 impl std::fmt::Debug for SessionHandle {

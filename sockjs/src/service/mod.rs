@@ -185,11 +185,6 @@ pub struct SockJsService<S> {
 }
 
 impl<S> SockJsService<S> {
-    /// Whether a request for `path` is SockJS's.
-    fn owns(&self, path: &str) -> bool {
-        sockjs_core::route::route(&self.shared.prefixes, path.as_bytes()).is_some()
-    }
-
     /// See [`SockJsLayer::peer_addr`].
     pub fn peer_addr(mut self, peer_addr: PeerAddr) -> Self {
         with_peer_addr(&mut self.shared, peer_addr);
@@ -220,7 +215,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if !self.owns(request.uri().path()) {
+        if !owns(&self.shared.prefixes, request.uri().path()) {
             let inner = self.inner.call(request);
             return Box::pin(async move {
                 Ok(inner.await?.map(|body| SockJsBody {
@@ -231,6 +226,15 @@ where
         let shared = self.shared.clone();
         Box::pin(async move { Ok(serve(shared, request).await) })
     }
+}
+
+/// Whether a request for `path` is SockJS's: it is under a prefix (the core routes it,
+/// answering `404` itself to what it does not serve there, as the built-in path does).
+fn owns(prefixes: &[String], path: &str) -> bool {
+    prefixes.iter().any(|prefix| {
+        path.strip_prefix(prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Serves one request under a SockJS prefix.
@@ -252,48 +256,36 @@ where
     };
     let peer = (shared.peer_addr)(&parts.extensions)
         .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-    let target = parts.uri.path_and_query().map_or_else(
-        || Bytes::from_static(b"/"),
-        |pq| Bytes::copy_from_slice(pq.as_str().as_bytes()),
-    );
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| Header {
-            name: Bytes::copy_from_slice(name.as_str().as_bytes()),
-            value: Bytes::copy_from_slice(value.as_bytes()),
-        })
-        .collect();
-    let core_request = sockjs_core::http::Request {
-        method: Method::from_bytes(parts.method.as_str().as_bytes()),
-        target,
-        version: if parts.version == http::Version::HTTP_10 {
-            Version::Http10
-        } else {
-            Version::Http11
-        },
-        headers,
-        body,
-        keep_alive: true,
-    };
+    // The rest of the request (its head's buffers) is dropped here, before any wait.
+    let (core_request, extensions) = core_request(parts, body);
     let extras = RequestExtras {
         body_too_large,
         connect_protocol,
     };
     let driver = shared.driver.clone();
-    let http::request::Parts { extensions, .. } = parts;
+    let (conn, answer) = driver.exchange(peer, core_request, extras, extensions);
     let exchange = Exchange {
-        conn: driver.exchange(peer, core_request, extras, extensions),
+        conn,
         driver,
         taken: false,
     };
     // Nothing of the request is kept while the response waits (a parked poll), but for what
     // its session holds.
     drop(shared);
-    let Some(head) = poll_fn(|cx| exchange.driver.poll_response(&exchange.conn, cx)).await else {
-        return status_only(StatusCode::INTERNAL_SERVER_ERROR);
+    let (head, body) = match answer {
+        Some(answer) => (answer.head, answer.body),
+        None => match poll_fn(|cx| exchange.driver.poll_response(&exchange.conn, cx)).await {
+            Some(head) => (head, None),
+            None => return status_only(StatusCode::INTERNAL_SERVER_ERROR),
+        },
     };
-    let mut response = Response::new(SockJsBody { kind: Kind::Empty });
+    let kind = match body {
+        // The core has handed all of it over: the exchange is done.
+        Some(body) if !body.is_empty() => Kind::Full(Some(body)),
+        Some(_) => Kind::Full(None),
+        None => Kind::Empty,
+    };
+    let mut response = Response::new(SockJsBody { kind });
     *response.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK);
     if let Some(reason) = head.reason
         && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
@@ -304,10 +296,8 @@ where
     let headers = response.headers_mut();
     headers.reserve(head.headers.len());
     for (name, value) in head.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_maybe_shared(value),
-        ) {
+        if let (Some(name), Ok(value)) = (header_name(name), HeaderValue::from_maybe_shared(value))
+        {
             headers.append(name, value);
         }
     }
@@ -341,6 +331,9 @@ where
         }
         return response;
     }
+    if matches!(response.body().kind, Kind::Full(_)) {
+        return response;
+    }
     let hint = match head.body {
         ResponseBody::Empty => {
             // The core is done with it (or is about to be): the exchange drops quietly.
@@ -351,6 +344,67 @@ where
     };
     response.body_mut().kind = Kind::Exchange { exchange, hint };
     response
+}
+
+/// The core's form of a request, and the request's extensions; the rest is dropped.
+fn core_request(
+    parts: http::request::Parts,
+    body: Bytes,
+) -> (sockjs_core::http::Request, http::Extensions) {
+    // The target and the headers copied into one buffer, then cut into the core's pieces.
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut copy = BytesMut::with_capacity(
+        target.len()
+            + parts
+                .headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len())
+                .sum::<usize>(),
+    );
+    copy.extend_from_slice(target.as_bytes());
+    for (name, value) in &parts.headers {
+        copy.extend_from_slice(name.as_str().as_bytes());
+        copy.extend_from_slice(value.as_bytes());
+    }
+    let mut copy = copy.freeze();
+    let target = copy.split_to(target.len());
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: copy.split_to(name.as_str().len()),
+            value: copy.split_to(value.len()),
+        })
+        .collect();
+    let request = sockjs_core::http::Request {
+        method: Method::from_bytes(parts.method.as_str().as_bytes()),
+        target,
+        version: if parts.version == http::Version::HTTP_10 {
+            Version::Http10
+        } else {
+            Version::Http11
+        },
+        headers,
+        body,
+        keep_alive: true,
+    };
+    (request, parts.extensions)
+}
+
+/// The `http` form of a header name the core writes (a table for the ones every response
+/// has, parsing for the rest).
+fn header_name(name: &'static str) -> Option<HeaderName> {
+    use http::header;
+    Some(match name {
+        "Content-Type" => header::CONTENT_TYPE,
+        "Cache-Control" => header::CACHE_CONTROL,
+        "Access-Control-Allow-Origin" => header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        "Access-Control-Allow-Credentials" => header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        "Vary" => header::VARY,
+        "Set-Cookie" => header::SET_COOKIE,
+        "Expires" => header::EXPIRES,
+        _ => return HeaderName::from_bytes(name.as_bytes()).ok(),
+    })
 }
 
 /// A response with no body.
@@ -495,6 +549,57 @@ where
                 hint.map_or_else(SizeHint::default, SizeHint::with_exact)
             }
             Kind::Inner(body) => body.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_name_table_agrees_with_parsing() {
+        for name in [
+            "Content-Type",
+            "Cache-Control",
+            "Access-Control-Allow-Origin",
+            "Access-Control-Allow-Credentials",
+            "Vary",
+            "Set-Cookie",
+            "Expires",
+            "Sec-WebSocket-Accept",
+            "ETag",
+        ] {
+            assert_eq!(
+                header_name(name),
+                HeaderName::from_bytes(name.as_bytes()).ok(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn owns_what_the_core_routes() {
+        let prefixes = ["/echo".to_string(), "/echo/deep".to_string(), String::new()];
+        for set in [&prefixes[..1], &prefixes[..2], &prefixes[2..]] {
+            for path in [
+                "/",
+                "",
+                "/echo",
+                "/echo/",
+                "/echo/info",
+                "/echoes",
+                "/echo/deep/info",
+                "/echo/0/1/xhr",
+                "/other",
+                "/echo/deep",
+            ] {
+                assert_eq!(
+                    owns(set, path),
+                    sockjs_core::route::route(set, path.as_bytes()).is_some(),
+                    "{set:?} {path}"
+                );
+            }
         }
     }
 }
