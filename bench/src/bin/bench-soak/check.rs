@@ -46,7 +46,8 @@ impl Echoes {
         let seq = self.next_seq;
         self.next_seq += 1;
         let text = message(seq, len, pick);
-        self.in_flight.push_back((seq, text.clone(), Instant::now()));
+        self.in_flight
+            .push_back((seq, text.clone(), Instant::now()));
         self.sent += 1;
         text
     }
@@ -139,7 +140,10 @@ impl Tally {
             Some(why) => {
                 // Keep the kinds few: the start of the reason only.
                 let key: String = why.chars().take(60).collect();
-                *self.cut_short.entry(format!("{transport}: {key}")).or_default() += 1;
+                *self
+                    .cut_short
+                    .entry(format!("{transport}: {key}"))
+                    .or_default() += 1;
             }
         }
     }

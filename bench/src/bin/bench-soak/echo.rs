@@ -15,7 +15,8 @@ use tokio::time::{sleep, sleep_until, timeout};
 use crate::check::{Echoes, Shared};
 
 /// The transports a well-behaved client may use.
-pub(crate) const TRANSPORTS: [&str; 5] = ["websocket", "xhr_streaming", "xhr", "eventsource", "jsonp"];
+pub(crate) const TRANSPORTS: [&str; 5] =
+    ["websocket", "xhr_streaming", "xhr", "eventsource", "jsonp"];
 
 /// Largest frame or message a client reads.
 const MAX_FRAME: usize = 1 << 20;
@@ -25,8 +26,13 @@ const DRAIN: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs sessions on `transport` until `deadline`.
-pub(crate) async fn client(addr: SocketAddr, transport: &'static str, seed: u64, shared: Shared,
-    deadline: Instant) {
+pub(crate) async fn client(
+    addr: SocketAddr,
+    transport: &'static str,
+    seed: u64,
+    shared: Shared,
+    deadline: Instant,
+) {
     let mut rng = Rng::new(seed);
     while Instant::now() < deadline {
         let messages = 20 + rng.next_u64() % 180;
@@ -173,10 +179,14 @@ async fn receive(
             "eventsource" => ("GET", format!("{path}/eventsource")),
             _ => ("GET", format!("{path}/jsonp?c=cb")),
         };
-        let mut conn = HttpConn::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let mut conn = HttpConn::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         loop {
             if !conn.is_reusable() {
-                conn = HttpConn::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+                conn = HttpConn::connect(addr)
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
             }
             conn.send_request(method, &url, b"")
                 .await
@@ -190,10 +200,13 @@ async fn receive(
             }
             let mut body = Vec::new();
             while !head.body.is_done() {
-                timeout(Duration::from_secs(60), conn.read_body_some(&mut head.body, &mut body))
-                    .await
-                    .map_err(|_| "receive body stalled".to_string())?
-                    .map_err(|e| format!("receive: {e}"))?;
+                timeout(
+                    Duration::from_secs(60),
+                    conn.read_body_some(&mut head.body, &mut body),
+                )
+                .await
+                .map_err(|_| "receive body stalled".to_string())?
+                .map_err(|e| format!("receive: {e}"))?;
                 let at = Instant::now();
                 let lines = take_lines(&mut body, MAX_FRAME)?;
                 for line in lines {
@@ -284,9 +297,14 @@ async fn websocket(
     pace: Duration,
     shared: &Shared,
 ) -> Result<(), String> {
-    let mut ws = WsConn::connect(addr, &format!("{path}/websocket"), rng.next_u64(), MAX_FRAME)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+    let mut ws = WsConn::connect(
+        addr,
+        &format!("{path}/websocket"),
+        rng.next_u64(),
+        MAX_FRAME,
+    )
+    .await
+    .map_err(|e| format!("connect: {e}"))?;
     match timeout(REQUEST_TIMEOUT, ws.recv()).await {
         Ok(Ok(Some(WsEvent::Text(t)))) if t == "o" => {}
         other => return Err(format!("instead of o: {other:?}")),
@@ -294,9 +312,11 @@ async fn websocket(
     let mut next = tokio::time::Instant::now();
     let mut drain_until = None;
     loop {
-        if echoes.sent >= messages && (echoes.outstanding() == 0 || drain_until.is_some_and(
-            |d: tokio::time::Instant| d <= tokio::time::Instant::now(),
-        )) {
+        if echoes.sent >= messages
+            && (echoes.outstanding() == 0
+                || drain_until
+                    .is_some_and(|d: tokio::time::Instant| d <= tokio::time::Instant::now()))
+        {
             break;
         }
         if echoes.sent >= messages && drain_until.is_none() {
@@ -328,7 +348,9 @@ async fn websocket(
     }
     // A clean end: our close frame, then the server's.
     ws.queue_frame(8, &1000u16.to_be_bytes());
-    ws.flush().await.map_err(|e| format!("websocket close: {e}"))?;
+    ws.flush()
+        .await
+        .map_err(|e| format!("websocket close: {e}"))?;
     let end = timeout(Duration::from_secs(5), async {
         loop {
             match ws.recv().await {

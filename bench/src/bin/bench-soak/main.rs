@@ -237,18 +237,30 @@ impl Server {
 
 /// One blocking HTTP/1.0 GET on loopback: status and body.
 fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    s.take(16 << 20).read_to_end(&mut out).map_err(|e| e.to_string())?;
+    s.take(16 << 20)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out).into_owned();
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("no status in {:?}", text.chars().take(60).collect::<String>()))?;
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+        .ok_or_else(|| {
+            format!(
+                "no status in {:?}",
+                text.chars().take(60).collect::<String>()
+            )
+        })?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
     Ok((status, body))
 }
 
@@ -271,7 +283,9 @@ fn metrics(addr: SocketAddr) -> Result<Metrics, String> {
             continue;
         };
         let name = name.split('{').next().unwrap_or(name);
-        let Ok(v) = value.parse::<f64>() else { continue };
+        let Ok(v) = value.parse::<f64>() else {
+            continue;
+        };
         match name {
             "sockjs_sessions_opened_total" => m.opened += v as u64,
             "sockjs_sessions_closed_total" => m.closed += v as u64,
@@ -330,7 +344,11 @@ fn read_log(path: &Path) -> Result<Log, String> {
             per_session.entry(id).or_default().0 += 1;
         } else if line.contains(" session closed: ") {
             per_session.entry(id).or_default().1 += 1;
-            if let Some(reason) = line.split("reason=").nth(1).and_then(|r| r.split(' ').next()) {
+            if let Some(reason) = line
+                .split("reason=")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+            {
                 *log.close_reasons.entry(reason.to_string()).or_default() += 1;
             }
         }
@@ -453,7 +471,15 @@ fn soak(s: &Settings) -> Result<bool, String> {
         });
         (stop, handle)
     };
-    run_clients(&rt, s, &servers, &shared, s.duration, true, seed.rotate_left(17));
+    run_clients(
+        &rt,
+        s,
+        &servers,
+        &shared,
+        s.duration,
+        true,
+        seed.rotate_left(17),
+    );
     let soaked = started.elapsed();
     let cpu: Vec<f64> = servers
         .iter()
@@ -493,7 +519,10 @@ fn soak(s: &Settings) -> Result<bool, String> {
             t.cut_short.is_empty(),
             format!("well-behaved sessions cut short: {:?}", t.cut_short),
         );
-        fail(t.sessions > 0 && t.received > 0, "no well-behaved traffic".into());
+        fail(
+            t.sessions > 0 && t.received > 0,
+            "no well-behaved traffic".into(),
+        );
         fail(
             log.closed_twice == 0 && log.never_closed == 0 && log.closed_unopened == 0,
             format!(
@@ -506,7 +535,10 @@ fn soak(s: &Settings) -> Result<bool, String> {
             format!("metrics {m:?} against {} opened in the log", log.opened),
         );
         fail(log.panics == 0, format!("{} panics", log.panics));
-        fail(alive, format!("not alive at the end (/echo/info: {info:?})"));
+        fail(
+            alive,
+            format!("not alive at the end (/echo/info: {info:?})"),
+        );
         fail(
             rss_ok,
             format!("RSS {after} KiB after, {} KiB before", before[i]),
@@ -591,7 +623,14 @@ fn soak(s: &Settings) -> Result<bool, String> {
     if s.json {
         println!("{}", json!({ "soak": results }));
     }
-    eprintln!("bench-soak: {}", if all_ok { "all checks passed" } else { "FAILED" });
+    eprintln!(
+        "bench-soak: {}",
+        if all_ok {
+            "all checks passed"
+        } else {
+            "FAILED"
+        }
+    );
     Ok(all_ok)
 }
 
