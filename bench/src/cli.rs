@@ -123,6 +123,55 @@ impl Flags {
     }
 }
 
+/// The `main` of a reference server (`NAME [--host H] [--port P] [--threads N]`): parses the
+/// flags, runs `serve(addr)` on a multi-thread tokio runtime of that many workers, and says
+/// what went wrong on standard error (exit 2 for bad flags, 1 for a failure).
+pub fn server_main<F, Fut>(name: &str, default_port: u16, serve: F) -> std::process::ExitCode
+where
+    F: FnOnce(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>>,
+{
+    use std::process::ExitCode;
+    let (addr, threads) = match server_args(default_port) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{name}: {e}\nusage: {name} [--host H] [--port P] [--threads N]");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(rt) => rt.block_on(serve(addr)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--host` (default 127.0.0.1), `--port`, `--threads` (default: the available cores).
+fn server_args(
+    default_port: u16,
+) -> Result<(std::net::SocketAddr, usize), Box<dyn std::error::Error>> {
+    let mut flags = Flags::parse(std::env::args().skip(1), &[])?;
+    let host = flags.string("host").unwrap_or_else(|| "127.0.0.1".into());
+    let port: u16 = flags.number("port", default_port, 0, u16::MAX)?;
+    let default_threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads: usize = flags.number("threads", default_threads, 1, 256)?;
+    flags.finish()?;
+    if !flags.positional().is_empty() {
+        return Err("unexpected positional arguments".into());
+    }
+    Ok((format!("{host}:{port}").parse()?, threads))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

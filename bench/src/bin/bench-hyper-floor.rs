@@ -24,7 +24,6 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use sockjs_bench::cli::Flags;
 use tokio::net::TcpListener;
 
 /// Per session id: sends not yet answered by a poll.
@@ -36,43 +35,7 @@ const MAX_TARGET: usize = 512;
 const MAX_BODY: usize = 64 * 1024;
 
 fn main() -> ExitCode {
-    let (addr, threads) = match parse_args() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!(
-                "bench-hyper-floor: {e}\nusage: bench-hyper-floor [--host H] [--port P] [--threads N]"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(rt) => rt.block_on(serve(addr)),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-hyper-floor: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn parse_args() -> Result<(SocketAddr, usize), Box<dyn std::error::Error>> {
-    let mut flags = Flags::parse(std::env::args().skip(1), &[])?;
-    let host = flags.string("host").unwrap_or_else(|| "127.0.0.1".into());
-    let port: u16 = flags.number("port", 18092, 0, u16::MAX)?;
-    let default_threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads: usize = flags.number("threads", default_threads, 1, 256)?;
-    flags.finish()?;
-    if !flags.positional().is_empty() {
-        return Err("unexpected positional arguments".into());
-    }
-    Ok((format!("{host}:{port}").parse()?, threads))
+    sockjs_bench::cli::server_main("bench-hyper-floor", 18092, serve)
 }
 
 async fn serve(addr: SocketAddr) -> io::Result<()> {

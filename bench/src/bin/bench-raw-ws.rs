@@ -11,7 +11,6 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use sockjs_bench::cli::Flags;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tungstenite::error::Error as WsError;
@@ -25,41 +24,7 @@ const MAX_MESSAGE: usize = 1 << 20;
 const FLUSH_AFTER: usize = 64 * 1024;
 
 fn main() -> ExitCode {
-    let (addr, threads) = match parse_args() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("bench-raw-ws: {e}\nusage: bench-raw-ws [--host H] [--port P] [--threads N]");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(rt) => rt.block_on(serve(addr)),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-raw-ws: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn parse_args() -> Result<(SocketAddr, usize), Box<dyn std::error::Error>> {
-    let mut flags = Flags::parse(std::env::args().skip(1), &[])?;
-    let host = flags.string("host").unwrap_or_else(|| "127.0.0.1".into());
-    let port: u16 = flags.number("port", 18090, 0, u16::MAX)?;
-    let default_threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads: usize = flags.number("threads", default_threads, 1, 256)?;
-    flags.finish()?;
-    if !flags.positional().is_empty() {
-        return Err("unexpected positional arguments".into());
-    }
-    Ok((format!("{host}:{port}").parse()?, threads))
+    sockjs_bench::cli::server_main("bench-raw-ws", 18090, serve)
 }
 
 async fn serve(addr: SocketAddr) -> io::Result<()> {
