@@ -73,7 +73,11 @@ impl Host {
             self.client.buffered_bytes()
         );
         if self.closed {
-            assert_eq!(self.client.connection_count(), 0, "connections after Closed");
+            assert_eq!(
+                self.client.connection_count(),
+                0,
+                "connections after Closed"
+            );
             assert_eq!(self.client.poll_timeout(), None, "a timer after Closed");
         }
     }
@@ -195,8 +199,10 @@ fuzz_target!(|input: &[u8]| {
                 let which = next(&mut program) % 7;
                 let Some(c) = host.pick(k) else { continue };
                 let answer: Vec<u8> = match which {
-                    0 => b"HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n{\"websocket\":true}".to_vec(),
-                    1 => b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n{\"websocket\":false}".to_vec(),
+                    0 => b"HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n{\"websocket\":true}"
+                        .to_vec(),
+                    1 => b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n{\"websocket\":false}"
+                        .to_vec(),
                     2 => host.upgrade_answer(c),
                     3 => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
                     4 => chunked("o\n"),
