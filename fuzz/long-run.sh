@@ -8,23 +8,15 @@
 # Each target grows a scratch corpus in fuzz/corpus/long-<target>/ (ignored by git), made
 # fresh for the run and seeded from fuzz/seeds/<target>/, which libFuzzer only reads (it
 # writes new inputs to the first directory it is given, the scratch one). A crash leaves its
-# input in fuzz/artifacts/<target>/ and the target's log in fuzz/artifacts/<target>/long.log.
+# input in fuzz/artifacts/<target>/ and the target's log in fuzz/artifacts/long-<target>.log.
 # Runs at `nice -n ${FUZZ_NICE:-10}`; FUZZ_SANITIZER as for smoke.sh (default none).
 set -euo pipefail
 
 seconds="${1:-1800}"
 shift || true
-sanitizer="${FUZZ_SANITIZER:-none}"
 niceness="${FUZZ_NICE:-10}"
 cd "$(dirname "$0")"
-
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz: installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
-fi
-if [ "$sanitizer" != none ]; then
-    export RUSTC_BOOTSTRAP=1
-fi
+. ./prepare.sh
 
 if [ "$#" -gt 0 ]; then
     targets=("$@")
@@ -45,8 +37,10 @@ for target in "${targets[@]}"; do
     artifacts="artifacts/$target"
     rm -rf "$corpus"
     mkdir -p "$corpus" "$artifacts"
-    log="$artifacts/long.log"
-    times="$artifacts/long.time"
+    # Beside the artifacts directory, not in it: cargo fuzz shows the newest file there
+    # after a crash, taking it for the input.
+    log="artifacts/long-$target.log"
+    times="artifacts/long-$target.time"
     before=$(found "$artifacts")
     echo "fuzz: $target for ${seconds}s"
     status=0
@@ -57,11 +51,12 @@ for target in "${targets[@]}"; do
     after=$(found "$artifacts")
     new=$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')
     crashes=$(printf '%s' "$new" | grep -c . || true)
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    peak=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
-    # The last status line libFuzzer printed: "#N ... cov: C ft: F corp: ... rss: R".
-    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
-    rss=$(grep -oE 'rss: [0-9]+Mb' "$log" | tail -n 1 | cut -d' ' -f2)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1 || true)
+    peak=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1 || true)
+    # The last status line libFuzzer printed: "#N ... cov: C ft: F corp: ... rss: R" (none
+    # when it failed on the seeds).
+    cov=$( (grep -oE 'cov: [0-9]+' "$log" || true) | tail -n 1 | cut -d' ' -f2)
+    rss=$( (grep -oE 'rss: [0-9]+Mb' "$log" || true) | tail -n 1 | cut -d' ' -f2)
     cpu=$(awk '{ printf "%.0f", $1 + $2 }' "$times" 2>/dev/null || echo "?")
     if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then
         # Ended badly without leaving an input (a build error, a signal): a failure too.

@@ -12,17 +12,8 @@
 set -euo pipefail
 
 seconds="${1:-${FUZZ_SECONDS:-20}}"
-sanitizer="${FUZZ_SANITIZER:-none}"
 cd "$(dirname "$0")"
-
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz: installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
-fi
-
-if [ "$sanitizer" != none ]; then
-    export RUSTC_BOOTSTRAP=1
-fi
+. ./prepare.sh
 
 cargo fuzz build --sanitizer "$sanitizer"
 

@@ -19,6 +19,15 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
     Ok(ticks as f64 / clock_ticks_per_second() as f64)
 }
 
+/// This thread's time on a CPU so far, in nanoseconds (`/proc/thread-self/schedstat`), 0 if
+/// unreadable: precise where `cpu_seconds` counts ticks.
+pub fn thread_cpu_ns() -> u64 {
+    fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// `utime + stime` in ticks from the text of a `/proc/<pid>/stat` file.
 ///
 /// The command name (field 2) may contain spaces and parentheses, so fields are counted

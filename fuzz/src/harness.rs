@@ -477,6 +477,11 @@ impl Harness {
     /// Feeds bytes to connection `i` (also after it ended: a stale id must be harmless).
     pub fn feed(&mut self, i: usize, data: &[u8]) {
         let c = &mut self.conns[i];
+        if c.carried.is_empty() && c.exchange.is_none() && !c.output.starts_with(b"HTTP/1.1 101 ") {
+            // Bytes fed without `note_request` first (the `ws_handshake` target's requests):
+            // what they say of the client is not known.
+            c.unknown_headers = true;
+        }
         if c.live() {
             c.fed += data.len();
             let mut prev = c.tail;

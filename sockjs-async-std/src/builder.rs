@@ -28,7 +28,7 @@ impl Default for Builder {
 }
 
 /// async-std's executor when that feature is on, else smol's, else none.
-fn default_spawner() -> Option<Spawner> {
+pub(crate) fn default_spawner() -> Option<Spawner> {
     #[cfg(feature = "async-std")]
     return Some(Arc::new(spawn_on_async_std));
     #[cfg(all(feature = "smol", not(feature = "async-std")))]
@@ -44,7 +44,7 @@ fn spawn_on_async_std(task: Task) {
 }
 
 #[cfg(feature = "smol")]
-fn spawn_on_smol(task: Task) {
+pub(crate) fn spawn_on_smol(task: Task) {
     smol::spawn(task).detach();
 }
 

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use sockjs::{AsyncListener, AsyncSocket, AsyncTimer, Binding, Runtime, Task};
+use sockjs::{AsyncListener, AsyncSocket, AsyncTimer, Binding, Connecting, Runtime, Task};
 
 /// Runs tasks on the application's executor.
 pub(crate) type Spawner = Arc<dyn Fn(Task) + Send + Sync>;
@@ -50,6 +50,27 @@ impl Runtime for AsyncIo {
             ));
         }
         Ok(Box::new(IoListener(Async::new(listener)?)))
+    }
+
+    /// Resolves `host` with the standard library (blocking, as name lookups are: instant for
+    /// an address or `localhost`), then connects without blocking.
+    fn connect(&self, host: &str, port: u16) -> Connecting {
+        use std::net::ToSocketAddrs;
+        let addrs: io::Result<Vec<SocketAddr>> =
+            (host, port).to_socket_addrs().map(Iterator::collect);
+        Box::pin(async move {
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for the host");
+            for addr in addrs? {
+                match Async::<TcpStream>::connect(addr).await {
+                    Ok(stream) => {
+                        stream.get_ref().set_nodelay(true)?;
+                        return Ok(Box::new(IoSocket(stream)) as Box<dyn AsyncSocket>);
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        })
     }
 }
 

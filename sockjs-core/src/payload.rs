@@ -1,5 +1,7 @@
 //! Parsing what clients send: the body of `xhr_send` / `jsonp_send` (a JSON array of strings)
-//! and SockJS WebSocket messages (a JSON array of strings or a single JSON string).
+//! and SockJS WebSocket messages (a JSON array of strings or a single JSON string); and, for
+//! the client, what servers send: the array of `a[...]`, the `[code,"reason"]` of `c[...]`
+//! and the `/info` object.
 //!
 //! A purpose-built parser rather than a general JSON one: it accepts exactly these shapes,
 //! allocates only the strings, runs in linear time, and decodes lone UTF-16 surrogate escapes
@@ -69,6 +71,84 @@ pub fn parse_websocket_message(input: &[u8]) -> Result<Vec<String>, PayloadError
     Ok(out)
 }
 
+/// Parses the body of a close frame after its `c`: `[code,"reason"]`.
+pub fn parse_close(input: &[u8]) -> Result<(u16, String), PayloadError> {
+    let mut p = Parser { s: input, i: 0 };
+    p.eat(b'[')?;
+    p.ws();
+    let code = p.integer()?;
+    let code = u16::try_from(code).map_err(|_| PayloadError::Broken)?;
+    p.ws();
+    p.eat(b',')?;
+    p.ws();
+    let reason = p.string()?;
+    p.ws();
+    p.eat(b']')?;
+    p.ws();
+    if p.i != input.len() {
+        return Err(PayloadError::Broken);
+    }
+    Ok((code, reason))
+}
+
+/// What a server's `/info` answer says (fields it leaves out take sockjs-client's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Info {
+    /// `websocket`: whether the websocket transport is enabled (default true).
+    pub websocket: bool,
+    /// `cookie_needed`: whether the server's load balancing relies on a JSESSIONID cookie.
+    pub cookie_needed: bool,
+}
+
+/// Deepest nesting of arrays and objects [`parse_info`] walks through.
+const MAX_DEPTH: usize = 32;
+
+/// Parses an `/info` body: a JSON object; `websocket` and `cookie_needed` must be booleans
+/// when present, other members may be any JSON value (nested at most 32 deep).
+pub fn parse_info(input: &[u8]) -> Result<Info, PayloadError> {
+    if input.is_empty() {
+        return Err(PayloadError::Empty);
+    }
+    let mut info = Info {
+        websocket: true,
+        cookie_needed: false,
+    };
+    let mut p = Parser { s: input, i: 0 };
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    if p.peek() == Some(b'}') {
+        p.i += 1;
+    } else {
+        loop {
+            p.ws();
+            let key = p.string()?;
+            p.ws();
+            p.eat(b':')?;
+            p.ws();
+            match key.as_str() {
+                "websocket" => info.websocket = p.boolean()?,
+                "cookie_needed" => info.cookie_needed = p.boolean()?,
+                _ => p.skip_value(0)?,
+            }
+            p.ws();
+            match p.peek() {
+                Some(b',') => p.i += 1,
+                Some(b'}') => {
+                    p.i += 1;
+                    break;
+                }
+                _ => return Err(PayloadError::Broken),
+            }
+        }
+    }
+    p.ws();
+    if p.i != input.len() {
+        return Err(PayloadError::Broken);
+    }
+    Ok(info)
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -114,6 +194,110 @@ impl Parser<'_> {
                 }
                 _ => return Err(PayloadError::Broken),
             }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), PayloadError> {
+        if self.s[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(PayloadError::Broken)
+        }
+    }
+
+    fn boolean(&mut self) -> Result<bool, PayloadError> {
+        match self.peek() {
+            Some(b't') => self.literal(b"true").map(|_| true),
+            _ => self.literal(b"false").map(|_| false),
+        }
+    }
+
+    /// A non-negative integer of at most 9 digits (a close code).
+    fn integer(&mut self) -> Result<u32, PayloadError> {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9')) && self.i - start < 9 {
+            self.i += 1;
+        }
+        let digits = &self.s[start..self.i];
+        if digits.is_empty() || matches!(self.peek(), Some(b'0'..=b'9' | b'.' | b'e' | b'E')) {
+            return Err(PayloadError::Broken);
+        }
+        Ok(digits
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+    }
+
+    /// Skips any JSON number (RFC 8259 grammar).
+    fn number(&mut self) -> Result<(), PayloadError> {
+        let digits = |p: &mut Self| {
+            let start = p.i;
+            while matches!(p.peek(), Some(b'0'..=b'9')) {
+                p.i += 1;
+            }
+            if p.i == start {
+                Err(PayloadError::Broken)
+            } else {
+                Ok(())
+            }
+        };
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        digits(self)?;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            digits(self)?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            digits(self)?;
+        }
+        Ok(())
+    }
+
+    /// Skips one JSON value of any kind, nested at most [`MAX_DEPTH`] deep.
+    fn skip_value(&mut self, depth: usize) -> Result<(), PayloadError> {
+        if depth > MAX_DEPTH {
+            return Err(PayloadError::Broken);
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(open @ (b'[' | b'{')) => {
+                let close = if open == b'[' { b']' } else { b'}' };
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(close) {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if open == b'{' {
+                        self.string()?;
+                        self.ws();
+                        self.eat(b':')?;
+                        self.ws();
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(c) if c == close => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(PayloadError::Broken),
+                    }
+                }
+            }
+            _ => self.number(),
         }
     }
 
@@ -277,6 +461,66 @@ mod tests {
         );
         assert_eq!(parse_websocket_message(b"1"), Err(PayloadError::Broken));
         assert_eq!(parse_websocket_message(b"{}"), Err(PayloadError::Broken));
+    }
+
+    #[test]
+    fn close_frames() {
+        assert_eq!(
+            parse_close(br#"[3000,"Go away!"]"#),
+            Ok((3000, "Go away!".into()))
+        );
+        assert_eq!(
+            parse_close(b"[ 1002 , \"a\\u2028\" ]"),
+            Ok((1002, "a\u{2028}".into()))
+        );
+        for bad in [
+            &b"[3000]"[..],
+            b"[70000,\"x\"]",
+            b"[1.5,\"x\"]",
+            b"[-1,\"x\"]",
+            b"[1000,\"x\"]x",
+            b"3000,\"x\"",
+            b"",
+            b"[1000000000000,\"x\"]",
+        ] {
+            assert_eq!(parse_close(bad), Err(PayloadError::Broken), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn info_objects() {
+        let info = parse_info(
+            br#"{"websocket":false,"origins":["*:*"],"cookie_needed":true,"entropy":-12.5e3,"x":{"y":[null,{}]}}"#,
+        );
+        assert_eq!(
+            info,
+            Ok(Info {
+                websocket: false,
+                cookie_needed: true
+            })
+        );
+        assert_eq!(
+            parse_info(b" {} "),
+            Ok(Info {
+                websocket: true,
+                cookie_needed: false
+            })
+        );
+        assert_eq!(parse_info(b""), Err(PayloadError::Empty));
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(40), "]".repeat(40));
+        for bad in [
+            &b"[]"[..],
+            b"{\"websocket\":1}",
+            b"{\"a\":01x}",
+            b"{\"a\":}",
+            b"{\"a\" 1}",
+            b"{\"a\":1,}",
+            b"{\"a\":tru}",
+            b"{\"a\":1} x",
+            deep.as_bytes(),
+        ] {
+            assert_eq!(parse_info(bad), Err(PayloadError::Broken), "{bad:?}");
+        }
     }
 
     proptest! {

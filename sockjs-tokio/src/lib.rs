@@ -10,6 +10,12 @@ pub use sockjs::api::*;
 #[cfg(feature = "tower")]
 pub use sockjs::service;
 
+/// Opens a SockJS client session to `url` on tokio (see [`sockjs::client::connect`]): call it
+/// inside a tokio runtime.
+pub async fn connect(url: &str, options: ClientOptions) -> Result<ClientSession, ConnectError> {
+    sockjs::client::connect(std::sync::Arc::new(Tokio), url, options).await
+}
+
 /// Builds a [`Server`]: endpoints (prefix, options, handler) and limits.
 pub type Builder = sockjs::Builder<Tokio>;
 

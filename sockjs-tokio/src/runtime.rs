@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use sockjs::{AsyncListener, AsyncSocket, AsyncTimer, Binding, Runtime, Task};
+use sockjs::{AsyncListener, AsyncSocket, AsyncTimer, Binding, Connecting, Runtime, Task};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
@@ -37,6 +37,15 @@ impl Runtime for Tokio {
     fn wrap_listener(&self, listener: std::net::TcpListener) -> io::Result<Box<dyn AsyncListener>> {
         listener.set_nonblocking(true)?;
         Ok(Box::new(Listener(TcpListener::from_std(listener)?)))
+    }
+
+    fn connect(&self, host: &str, port: u16) -> Connecting {
+        let host = host.to_string();
+        Box::pin(async move {
+            let stream = TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(Socket(stream)) as Box<dyn AsyncSocket>)
+        })
     }
 }
 

@@ -15,25 +15,12 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-const LIMIT: Duration = Duration::from_secs(10);
+mod support;
+use support::LIMIT;
 
-/// One HTTP/1.1 request on a fresh connection; returns the body.
+/// A `POST` on a fresh connection; returns the body.
 async fn request(addr: SocketAddr, path: &str, body: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    timeout(LIMIT, s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8(out).expect("utf-8");
-    text.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+    support::body(&support::request(addr, "POST", path, body).await).to_string()
 }
 
 /// The messages of one xhr poll's `a[...]` answer (none for anything else).
@@ -403,6 +390,27 @@ mod redis {
         .await;
     }
 
+    /// A `redis-server` of the test's own and node `n1` on it (topic `room`, buffering up to
+    /// `max_buffered` messages while Redis is away).
+    async fn redis_and_node(
+        max_buffered: usize,
+    ) -> (
+        u16,
+        Redis,
+        Topics,
+        (
+            SocketAddr,
+            ServerHandle,
+            mpsc::UnboundedReceiver<SessionHandle>,
+        ),
+    ) {
+        let port = free_port();
+        let redis = start_redis(port).await;
+        let t1 = redis_topics(port, "n1", max_buffered);
+        let node = node(t1.clone(), "room", Limits::default()).await;
+        (port, redis, t1, node)
+    }
+
     macro_rules! need_redis {
         () => {
             if !have_redis_server() {
@@ -418,11 +426,8 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_nodes_deliver_once_in_order_and_survive_a_redis_restart() {
         need_redis!();
-        let port = free_port();
-        let redis = start_redis(port).await;
-        let t1 = redis_topics(port, "n1", 300);
+        let (port, redis, t1, (a1, srv1, mut h1)) = redis_and_node(300).await;
         let t2 = redis_topics(port, "n2", 300);
-        let (a1, srv1, mut h1) = node(t1.clone(), "room", Limits::default()).await;
         let (a2, srv2, mut h2) = node(t2.clone(), "room", Limits::default()).await;
         let s1 = open(a1, "s1", &mut h1).await;
         let s2 = open(a2, "s2", &mut h2).await;
@@ -488,10 +493,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn garbage_on_the_channel_is_rejected_not_delivered() {
         need_redis!();
-        let port = free_port();
-        let _redis = start_redis(port).await;
-        let t1 = redis_topics(port, "n1", 100);
-        let (a1, srv1, mut h1) = node(t1.clone(), "room", Limits::default()).await;
+        let (port, _redis, t1, (a1, srv1, mut h1)) = redis_and_node(100).await;
         let s1 = open(a1, "s1", &mut h1).await;
         ready(&[&t1]).await;
         // Another client of the same Redis publishes junk on the topic's channel.

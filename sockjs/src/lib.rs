@@ -36,11 +36,16 @@
 //! [`Topics`] are named groups of sessions: `subscribe`, `unsubscribe`, `publish` (encoded
 //! once per node), across several nodes through a [`topics::Backend`] (Redis pub/sub with
 //! the `redis` feature; docs/TOPICS.md).
+//!
+//! The [`client`] module is the other end: [`client::connect`] opens a session to any SockJS
+//! server (websocket, xhr_streaming, eventsource or xhr polling, with sockjs-client's
+//! fallback) and returns a [`client::ClientSession`] of the same shape.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod authorize;
 mod callbacks;
+pub mod client;
 mod connection;
 mod driver;
 mod inbox;
@@ -61,6 +66,11 @@ pub use bytes;
 
 /// The application's side of the API, as each runtime binding re-exports it.
 pub mod api {
+    /// The client: what `connect` takes and gives.
+    pub use crate::client::{
+        ClientError, ClientOptions, ClientSession, Close, ClosedBy, ConnectError, ErrorKind,
+        Transport, UsageError,
+    };
     pub use crate::topics;
     pub use crate::{
         Callbacks, CloseKind, CloseReason, Decision, Limit, Limits, Options, RefusalCause,
@@ -72,7 +82,7 @@ pub use authorize::Decision;
 pub use callbacks::Callbacks;
 #[cfg(feature = "lock-stats")]
 pub use lock_stats::{LockStats, lock_stats};
-pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Runtime, Task};
+pub use rt::{AsyncListener, AsyncSocket, AsyncTimer, Connecting, Runtime, Task};
 pub use server::{Binding, Builder, Server, ServerHandle};
 pub use session::{Session, SessionError, SessionHandle};
 pub use sockjs_core::{

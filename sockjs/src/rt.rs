@@ -26,7 +26,23 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Registers a bound listener with the reactor (making it non-blocking).
     fn wrap_listener(&self, listener: std::net::TcpListener) -> io::Result<Box<dyn AsyncListener>>;
+
+    /// Opens a TCP connection to `host` (a name or an address) and `port`, with
+    /// `TCP_NODELAY` set, registered with the reactor: what the client needs. The default
+    /// refuses (`Unsupported`), for runtimes that only serve.
+    fn connect(&self, host: &str, port: u16) -> Connecting {
+        let _ = (host, port);
+        Box::pin(async {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this runtime does not open connections",
+            ))
+        })
+    }
 }
+
+/// A connection being opened by [`Runtime::connect`].
+pub type Connecting = Pin<Box<dyn Future<Output = io::Result<Box<dyn AsyncSocket>>> + Send>>;
 
 /// A timer that can be moved to another deadline without being made anew. A pinned boxed
 /// timer is itself a future (`timer.as_mut().await` or `(&mut timer).await`).

@@ -19,6 +19,7 @@
 
 use std::time::{Instant, SystemTime};
 
+use sockjs_bench::procfs::thread_cpu_ns;
 use sockjs_bench::ws_client::encode_client_frame;
 use sockjs_core::bytes::BytesMut;
 use sockjs_core::ws::deflate::{DeflateConfig, DeflateParams, Deflater, Inflater, negotiate};
@@ -91,14 +92,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// This thread's time on a CPU so far, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn rss_kib() -> u64 {

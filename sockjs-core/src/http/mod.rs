@@ -1,10 +1,11 @@
-//! HTTP/1.x: request decoding, response encoding, and the small parsers SockJS needs
-//! (query strings, form bodies, cookies, dates).
+//! HTTP/1.x: request decoding, response encoding, response decoding (for the client), and
+//! the small parsers SockJS needs (query strings, form bodies, cookies, dates).
 
 pub mod date;
 pub mod query;
 pub mod request;
 pub mod response;
+pub mod response_decoder;
 
 pub use request::{DecoderLimits, Header, Method, Request, RequestDecoder, Version};
 pub use response::{BodyFraming, ResponseHead};

@@ -462,7 +462,7 @@ fn finish(head: Head, body: Bytes) -> Request {
 /// `1*HEXDIG *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`. Anything
 /// else is refused, control characters included: a parser more lenient than a proxy in
 /// front of it is how requests get smuggled past the proxy.
-fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
+pub(crate) fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let digits_end = line

@@ -126,6 +126,7 @@ pub(super) const RSV1_CONTROL: ProtocolError = ProtocolError::protocol("compress
 pub(super) const RSV1_CONTINUATION: ProtocolError =
     ProtocolError::protocol("RSV1 on a continuation frame");
 const UNMASKED: ProtocolError = ProtocolError::protocol("unmasked client frame");
+const MASKED: ProtocolError = ProtocolError::protocol("masked server frame");
 const FRAGMENTED_CONTROL: ProtocolError = ProtocolError::protocol("fragmented control frame");
 const CONTROL_TOO_LONG: ProtocolError = ProtocolError::protocol("control frame over 125 bytes");
 const LENGTH_HIGH_BIT: ProtocolError = ProtocolError::protocol("payload length high bit set");
@@ -197,6 +198,8 @@ pub struct FrameDecoder {
     /// Present when permessage-deflate was negotiated.
     inflater: Option<Inflater>,
     error: Option<ProtocolError>,
+    /// Reading a server's frames (a client's decoder): frames must be unmasked.
+    from_server: bool,
 }
 
 impl FrameDecoder {
@@ -208,6 +211,17 @@ impl FrameDecoder {
             fragmented: None,
             inflater: None,
             error: None,
+            from_server: false,
+        }
+    }
+
+    /// Creates a decoder for the frames a server sends to a client: the same rules and
+    /// limits, except that frames must be unmasked (RFC 6455, section 5.1: a masked server
+    /// frame is a protocol error).
+    pub fn for_client(limits: Limits) -> Self {
+        FrameDecoder {
+            from_server: true,
+            ..FrameDecoder::new(limits)
         }
     }
 
@@ -296,7 +310,9 @@ impl FrameDecoder {
             match header.opcode {
                 OpCode::Control(control) => {
                     let mut payload = self.buf.split_to(payload_len);
-                    unmask(&mut payload, mask);
+                    if let Some(mask) = mask {
+                        unmask(&mut payload, mask);
+                    }
                     let incoming = match control {
                         Control::Ping => Incoming::Ping(payload.freeze()),
                         Control::Pong => Incoming::Pong(payload.freeze()),
@@ -307,7 +323,9 @@ impl FrameDecoder {
                 OpCode::Data(data) => {
                     let mut payload = self.buf[..payload_len].to_vec();
                     self.buf.advance(payload_len);
-                    unmask(&mut payload, mask);
+                    if let Some(mask) = mask {
+                        unmask(&mut payload, mask);
+                    }
                     if let Some(message) =
                         self.data_frame(data, header.is_final, header.rsv1, payload)?
                     {
@@ -324,7 +342,7 @@ impl FrameDecoder {
         &self,
         header: &FrameHeader,
         declared_len: u64,
-    ) -> Result<(usize, [u8; 4]), ProtocolError> {
+    ) -> Result<(usize, Option<[u8; 4]>), ProtocolError> {
         if header.rsv2 || header.rsv3 || (header.rsv1 && self.inflater.is_none()) {
             return Err(RSV_BITS);
         }
@@ -337,8 +355,10 @@ impl FrameDecoder {
                 OpCode::Data(_) => {}
             }
         }
-        let Some(mask) = header.mask else {
-            return Err(UNMASKED);
+        let mask = match (header.mask, self.from_server) {
+            (Some(_), true) => return Err(MASKED),
+            (None, false) => return Err(UNMASKED),
+            (mask, _) => mask,
         };
         if declared_len > i64::MAX as u64 {
             return Err(LENGTH_HIGH_BIT);
@@ -524,6 +544,42 @@ pub(super) fn header_bytes(first: u8, len: usize) -> ([u8; 10], usize) {
 /// being assembled in a buffer of its own.
 pub fn encode_text_header(out: &mut BytesMut, payload_len: usize) {
     encode_header(out, OpCode::Data(Data::Text), payload_len);
+}
+
+/// Appends one final frame as a client writes it: `opcode`, masked with `mask` (which the
+/// client draws from its entropy for every frame, RFC 6455 section 5.3).
+fn encode_masked(out: &mut BytesMut, opcode: OpCode, payload: &[u8], mask: [u8; 4]) {
+    let (mut header, header_len) = header_bytes(0x80 | u8::from(opcode), payload.len());
+    header[1] |= 0x80;
+    out.reserve(header_len + 4 + payload.len());
+    out.extend_from_slice(&header[..header_len]);
+    out.extend_from_slice(&mask);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    unmask(&mut out[start..], mask);
+}
+
+/// Appends a text message to `out` as one frame masked with `mask`, as a client sends it.
+pub fn encode_masked_text(out: &mut BytesMut, text: &[u8], mask: [u8; 4]) {
+    encode_masked(out, OpCode::Data(Data::Text), text, mask);
+}
+
+/// Appends a pong frame masked with `mask`, as a client answers a ping; payload bytes past
+/// 125 are dropped.
+pub fn encode_masked_pong(out: &mut BytesMut, payload: &[u8], mask: [u8; 4]) {
+    let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
+    encode_masked(out, OpCode::Control(Control::Pong), payload, mask);
+}
+
+/// Appends a close frame with `code` and no reason, masked with `mask`, as a client ends
+/// the connection.
+pub fn encode_masked_close(out: &mut BytesMut, code: u16, mask: [u8; 4]) {
+    encode_masked(
+        out,
+        OpCode::Control(Control::Close),
+        &code.to_be_bytes(),
+        mask,
+    );
 }
 
 /// Appends a text message to `out` as one unmasked frame.
@@ -1000,6 +1056,46 @@ mod tests {
         assert_eq!(decoder.buffered_len(), 0);
         assert_eq!(decoder.next(), Err(UNMASKED));
         assert_eq!(decoder.next(), Err(UNMASKED));
+    }
+
+    #[test]
+    fn a_clients_decoder_reads_unmasked_frames_and_refuses_masked_ones() {
+        let mut d = FrameDecoder::for_client(Limits::default());
+        let mut out = BytesMut::new();
+        encode_text(&mut out, "a[\"x\"]");
+        encode_ping(&mut out, b"p");
+        d.feed(&out);
+        assert_eq!(d.next(), Ok(Some(Incoming::Text("a[\"x\"]".into()))));
+        assert_eq!(d.next(), Ok(Some(Incoming::Ping(Bytes::from_static(b"p")))));
+        assert_eq!(d.next(), Ok(None));
+        d.feed(&client_frame(0x81, b"x", Some(MASK)));
+        assert_eq!(d.next(), Err(MASKED));
+    }
+
+    #[test]
+    fn masked_encodings_are_what_a_servers_decoder_reads() {
+        let mut out = BytesMut::new();
+        encode_masked_text(&mut out, b"abc", [1, 2, 3, 4]);
+        assert_eq!(
+            &out[..],
+            [0x81, 0x83, 1, 2, 3, 4, b'a' ^ 1, b'b' ^ 2, b'c' ^ 3]
+        );
+        let long = "y".repeat(70_000);
+        encode_masked_text(&mut out, long.as_bytes(), MASK);
+        encode_masked_pong(&mut out, b"pp", MASK);
+        encode_masked_close(&mut out, 1000, MASK);
+        let mut d = FrameDecoder::new(Limits::default());
+        d.feed(&out);
+        assert_eq!(d.next(), Ok(Some(Incoming::Text("abc".into()))));
+        assert_eq!(d.next(), Ok(Some(Incoming::Text(long))));
+        assert_eq!(
+            d.next(),
+            Ok(Some(Incoming::Pong(Bytes::from_static(b"pp"))))
+        );
+        assert_eq!(
+            d.next(),
+            Ok(Some(Incoming::Close(Some((1000, String::new())))))
+        );
     }
 
     #[test]

@@ -47,7 +47,12 @@ pub(crate) async fn client(
             Ok(Err(why)) => Some(why),
             Err(_) => Some("session took over 600 s".to_string()),
         };
+        let failed = cut.is_some();
         shared.lock().session(transport, &echoes, cut);
+        if failed {
+            // Not in a tight loop, whatever went wrong.
+            sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
@@ -71,12 +76,15 @@ async fn session(
     let (tx, mut rx) = mpsc::channel::<Result<(Frame, Instant), String>>(256);
     let receiver = tokio::spawn(receive(addr, path.clone(), transport, tx));
     let result = async {
-        // The session is open once `o` arrives.
-        match rx.recv().await {
-            Some(Ok((Frame::Open, _))) => {}
-            Some(Ok((f, _))) => return Err(format!("first frame {f:?}")),
-            Some(Err(e)) => return Err(e),
-            None => return Err("receiver ended before o".into()),
+        // The session is open once `o` arrives (after xhr_streaming's prelude).
+        loop {
+            match rx.recv().await {
+                Some(Ok((Frame::Open, _))) => break,
+                Some(Ok((Frame::Prelude, _))) => {}
+                Some(Ok((f, _))) => return Err(format!("first frame {f:?}")),
+                Some(Err(e)) => return Err(e),
+                None => return Err("receiver ended before o".into()),
+            }
         }
         let mut sender = HttpConn::connect(addr)
             .await

@@ -62,7 +62,7 @@ async fn fault(addr: SocketAddr, kind: &str, seed: u64) -> std::io::Result<()> {
                 .await?;
             let mut buf = vec![0; 1 + (rng.next_u64() % 3000) as usize];
             let _ = s.read(&mut buf).await?;
-            if rng.next_u64() % 2 == 0 {
+            if rng.next_u64().is_multiple_of(2) {
                 // A reset rather than an orderly close (a zero linger never blocks the drop).
                 #[allow(deprecated)]
                 let _ = s.set_linger(Some(Duration::ZERO));
@@ -76,7 +76,7 @@ async fn fault(addr: SocketAddr, kind: &str, seed: u64) -> std::io::Result<()> {
                 ws.queue_text(format!("[\"abort {i}\"]").as_bytes());
             }
             ws.flush().await?;
-            if rng.next_u64() % 2 == 0 {
+            if rng.next_u64().is_multiple_of(2) {
                 let _ = timeout(Duration::from_millis(50), ws.recv()).await;
             }
         }
@@ -150,7 +150,7 @@ async fn fault(addr: SocketAddr, kind: &str, seed: u64) -> std::io::Result<()> {
                     .await?;
                 conn.request("POST", &format!("{path}/xhr_send"), b"[\"again\"]", 4096)
                     .await?;
-                if rng.next_u64() % 2 == 0 {
+                if rng.next_u64().is_multiple_of(2) {
                     conn.request("POST", &format!("{path}/xhr"), b"", 1 << 16)
                         .await?;
                 }
@@ -207,7 +207,7 @@ async fn fault(addr: SocketAddr, kind: &str, seed: u64) -> std::io::Result<()> {
             let req = &requests[(rng.next_u64() % requests.len() as u64) as usize];
             let mut s = TcpStream::connect(addr).await?;
             // Sometimes a byte at a time.
-            if rng.next_u64() % 4 == 0 && req.len() < 1000 {
+            if rng.next_u64().is_multiple_of(4) && req.len() < 1000 {
                 for b in req {
                     s.write_all(&[*b]).await?;
                 }
